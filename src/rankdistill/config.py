@@ -1,0 +1,124 @@
+"""Configuration: validation against ``workflow/schemas/config.schema.yaml`` with defaults, plus
+the cross-references a schema cannot express (evaluation names existing query sets, ...).
+
+``validate(config)`` fills defaults *in place* (so the Snakefile's global ``config`` is complete)
+and raises :class:`ConfigError` listing every problem as ``key.path: message``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
+
+
+def _schema() -> dict:
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _validator_class():
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    props = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from props(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})
+
+
+def _path(err) -> str:
+    return ".".join(str(p) for p in err.absolute_path) or "(top level)"
+
+
+def validate(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``config`` in place (filling defaults) and return it; raise ConfigError if invalid."""
+    if not isinstance(config, dict) or not config:
+        raise ConfigError("the configuration is empty: pass --configfile or keep config/config.yaml")
+    cls = _validator_class()
+    errors = sorted(cls(_schema()).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    # if/then branches report the same problem twice (once for "if" context); keep unique lines
+    msgs = list(dict.fromkeys(f"{_path(e)}: {e.message}" for e in errors if e.validator not in ("if", "allOf")))
+    if msgs:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
+    _check_references(config)
+    return config
+
+
+def systems(config: dict) -> list[str]:
+    """Table rows: ``evaluation.systems`` or first stages, teachers, students in config order."""
+    ev = config["evaluation"]
+    if ev.get("systems"):
+        return list(ev["systems"])
+    fs = [f for f in config["first_stages"] if f in ev["first_stages"]]
+    return fs + list(config.get("teachers", {})) + list(config.get("students", {}))
+
+
+def system_kind(config: dict, name: str) -> str:
+    for kind, key in (("first_stage", "first_stages"), ("teacher", "teachers"), ("student", "students")):
+        if name in config.get(key, {}):
+            return kind
+    raise ConfigError(f"unknown system {name!r}")
+
+
+def _check_references(config: dict) -> None:
+    problems = []
+    ev = config["evaluation"]
+    names: dict[str, str] = {}
+    for key in ("first_stages", "teachers", "students"):
+        for n in config.get(key, {}):
+            if n in names:
+                problems.append(f"{key}.{n}: the name {n!r} is also used in {names[n]}; system names must be unique")
+            names[n] = key
+    for q in ev["query_sets"]:
+        if q not in config["query_sets"]:
+            problems.append(f"evaluation.query_sets: {q!r} is not a query set (have {sorted(config['query_sets'])})")
+    for f in ev["first_stages"]:
+        if f not in config["first_stages"]:
+            problems.append(f"evaluation.first_stages: {f!r} is not a first stage (have {sorted(config['first_stages'])})")
+    for s in ev.get("systems") or []:
+        if s not in names:
+            problems.append(f"evaluation.systems: {s!r} is not a first stage, teacher or student")
+    if ev.get("baseline") is not None and ev["baseline"] not in names:
+        problems.append(f"evaluation.baseline: {ev['baseline']!r} is not a first stage, teacher or student")
+    import ir_measures
+
+    for m in ev["measures"] + ([config["table"]["measure"]] if config.get("table", {}).get("measure") else []):
+        try:
+            ir_measures.parse_measure(m)
+        except Exception:
+            problems.append(f"evaluation.measures: {m!r} is not an ir_measures measure (e.g. nDCG@10, RR(rel=2)@10)")
+    tm = config.get("table", {}).get("measure")
+    if tm and tm not in ev["measures"]:
+        problems.append(f"table.measure: {tm!r} must be one of evaluation.measures {ev['measures']}")
+    for hook in _REFERENCE_HOOKS:
+        problems += hook(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+# later stages (teachers, students, ...) register checks of their own cross-references here
+_REFERENCE_HOOKS: list = []
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Read a YAML config file and validate it."""
+    with open(path, encoding="utf-8") as f:
+        cfg = yaml.safe_load(f) or {}
+    try:
+        return validate(cfg)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None

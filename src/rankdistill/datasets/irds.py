@@ -1,0 +1,61 @@
+"""ir_datasets access (real loading code; needs a network the first time a dataset is used)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pandas as pd
+
+from ..errors import UnavailableError
+
+
+def load(dataset_id: str):
+    try:
+        import ir_datasets
+    except ImportError as e:  # pragma: no cover - a dependency
+        raise UnavailableError("ir_datasets is not installed (pip install ir-datasets)") from e
+    try:
+        return ir_datasets.load(dataset_id)
+    except KeyError:
+        raise UnavailableError(f"ir_datasets has no dataset {dataset_id!r}") from None
+
+
+def _wrap(dataset_id: str, what: str, fn):
+    try:
+        return fn()
+    except (OSError, ConnectionError) as e:
+        raise UnavailableError(
+            f"could not fetch the {what} of ir_datasets {dataset_id!r}: {e}. ir_datasets downloads its "
+            "files on first use; run on a machine with network access once, or point IR_DATASETS_HOME at "
+            "a folder that already holds them."
+        ) from e
+
+
+def iter_docs(dataset_id: str, text_fields=("text",)) -> Iterator[dict]:
+    ds = load(dataset_id)
+    if not ds.has_docs():
+        raise UnavailableError(f"ir_datasets {dataset_id!r} has no documents")
+    it = _wrap(dataset_id, "documents", lambda: iter(ds.docs_iter()))
+    for doc in it:
+        yield {"docno": doc.doc_id, "text": " ".join(str(getattr(doc, f)) for f in text_fields)}
+
+
+def queries(dataset_id: str) -> pd.DataFrame:
+    ds = load(dataset_id)
+    rows = _wrap(dataset_id, "queries", lambda: [(q.query_id, q.text) for q in ds.queries_iter()])
+    return pd.DataFrame(rows, columns=["qid", "query"])
+
+
+def qrels(dataset_id: str) -> pd.DataFrame:
+    ds = load(dataset_id)
+    rows = _wrap(dataset_id, "qrels", lambda: [(q.query_id, q.doc_id, int(q.relevance)) for q in ds.qrels_iter()])
+    return pd.DataFrame(rows, columns=["qid", "docno", "label"])
+
+
+def scoreddocs(dataset_id: str) -> pd.DataFrame:
+    """A dataset's scored documents (e.g. published first-stage or teacher runs) as a run frame."""
+    ds = load(dataset_id)
+    if not ds.has_scoreddocs():
+        raise UnavailableError(f"ir_datasets {dataset_id!r} has no scoreddocs")
+    rows = _wrap(dataset_id, "scoreddocs", lambda: [(s.query_id, s.doc_id, float(s.score)) for s in ds.scoreddocs_iter()])
+    return pd.DataFrame(rows, columns=["qid", "docno", "score"])

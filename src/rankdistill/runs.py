@@ -1,0 +1,153 @@
+"""TREC run files: validating reader, deterministic atomic writer, depth cuts and shard merges.
+
+A run is a pandas DataFrame with columns ``qid, docno, score, rank`` (strings, strings, float,
+1-based int), the column names PyTerrier uses, so runs move between this package and PyTerrier
+pipelines without conversion.
+
+Ordering convention (also trec_eval's): within a query, higher score first; equal scores are
+ordered by docno *descending*, which is how trec_eval and ir_measures break ties. So the ranks we
+write are exactly the ranks an evaluation tool sees.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .io import atomic_open, open_text
+
+RUN_COLUMNS = ["qid", "docno", "score", "rank"]
+
+
+def natural_key(qid: str):
+    """Sort key: numeric ids numerically, others as strings (numbers first)."""
+    return (0, int(qid), "") if qid.isdigit() else (1, 0, qid)
+
+
+def read_run(path: str | os.PathLike, allow_empty: bool = False) -> pd.DataFrame:
+    """Read and validate a TREC run file (``qid Q0 docno rank score tag``).
+
+    Raises :class:`InputError` naming the file and line for a wrong column count, a non-numeric
+    rank or score, a non-finite score, a duplicate (qid, docno) pair, or an empty file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "run file does not exist")
+    qids, docnos, scores, ranks = [], [], [], []
+    seen: dict[tuple[str, str], int] = {}
+    with open_text(path) as f:
+        for lineno, line in enumerate(f, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise InputError(
+                    path,
+                    f"expected 6 columns 'qid Q0 docno rank score tag', found {len(parts)}: {line.strip()[:120]!r}",
+                    lineno,
+                )
+            qid, _, docno, rank, score, _tag = parts
+            try:
+                r = int(rank)
+            except ValueError:
+                raise InputError(path, f"rank {rank!r} is not an integer", lineno) from None
+            try:
+                s = float(score)
+            except ValueError:
+                raise InputError(path, f"score {score!r} is not a number", lineno) from None
+            if not math.isfinite(s):
+                raise InputError(path, f"score {score!r} is not finite", lineno)
+            key = (qid, docno)
+            if key in seen:
+                raise InputError(
+                    path, f"duplicate (qid, docno) = ({qid}, {docno}); first seen on line {seen[key]}", lineno
+                )
+            seen[key] = lineno
+            qids.append(qid)
+            docnos.append(docno)
+            scores.append(s)
+            ranks.append(r)
+    if not qids and not allow_empty:
+        raise InputError(path, "run file is empty")
+    return pd.DataFrame(
+        {
+            "qid": pd.Series(qids, dtype=object),
+            "docno": pd.Series(docnos, dtype=object),
+            "score": np.asarray(scores, dtype=np.float64),
+            "rank": np.asarray(ranks, dtype=np.int64),
+        }
+    )
+
+
+def sort_run(run: pd.DataFrame) -> pd.DataFrame:
+    """Order by qid (natural), score descending, docno descending; assign 1-based ranks."""
+    if run.empty:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(RUN_COLUMNS, [object, object, float, int])})
+    df = run[["qid", "docno", "score"]].copy()
+    df["qid"] = df["qid"].astype(str)
+    df["docno"] = df["docno"].astype(str)
+    df["score"] = df["score"].astype(np.float64)
+    if df.duplicated(["qid", "docno"]).any():
+        dup = df[df.duplicated(["qid", "docno"])].iloc[0]
+        raise ValueError(f"run has duplicate (qid, docno) = ({dup.qid}, {dup.docno})")
+    qorder = {q: i for i, q in enumerate(sorted(df["qid"].unique(), key=natural_key))}
+    df["_q"] = df["qid"].map(qorder)
+    # docno descending via a stable two-pass sort: first docno desc, then (q asc, score desc) stable
+    df = df.sort_values("docno", ascending=False, kind="stable")
+    df = df.sort_values(["_q", "score"], ascending=[True, False], kind="stable")
+    df["rank"] = df.groupby("_q", sort=False).cumcount().astype(np.int64) + 1
+    return df.drop(columns="_q").reset_index(drop=True)[RUN_COLUMNS]
+
+
+def write_run(run: pd.DataFrame, path: str | os.PathLike, tag: str = "rankdistill") -> None:
+    """Write a run atomically with deterministic order and 1-based ranks (see :func:`sort_run`).
+
+    Scores are written with ``repr`` (shortest round-trip), so reading a written run back gives
+    exactly the same scores and order.
+    """
+    if any(c.isspace() for c in tag) or not tag:
+        raise ValueError(f"run tag must be a non-empty word without spaces, got {tag!r}")
+    df = sort_run(run)
+    for col in ("qid", "docno"):
+        bad = df[col][df[col].str.contains(r"\s", regex=True)]
+        if len(bad):
+            raise ValueError(f"{col} {bad.iloc[0]!r} contains whitespace and cannot be written to a TREC run")
+    with atomic_open(path) as f:
+        for qid, docno, score, rank in zip(df["qid"], df["docno"], df["score"], df["rank"]):
+            f.write(f"{qid} Q0 {docno} {rank} {float(score)!r} {tag}\n")
+
+
+def cut(run: pd.DataFrame, depth: int | None) -> pd.DataFrame:
+    """Keep each query's top ``depth`` documents (by score, trec_eval order)."""
+    df = sort_run(run)
+    if depth is None:
+        return df
+    return df[df["rank"] <= depth].reset_index(drop=True)
+
+
+def merge(runs: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Merge runs over disjoint query sets (shards) into one run; overlapping qids are an error."""
+    runs = [r for r in runs]
+    seen: set[str] = set()
+    for r in runs:
+        q = set(r["qid"].astype(str).unique())
+        if seen & q:
+            raise ValueError(f"shards overlap on queries {sorted(seen & q)[:5]}")
+        seen |= q
+    if not runs:
+        return sort_run(pd.DataFrame(columns=RUN_COLUMNS))
+    return sort_run(pd.concat(runs, ignore_index=True))
+
+
+def to_dict(run: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """qid → {docno: score}, the form ir_measures and pytrec_eval take."""
+    out: dict[str, dict[str, float]] = {}
+    for qid, docno, score in zip(run["qid"], run["docno"], run["score"]):
+        out.setdefault(str(qid), {})[str(docno)] = float(score)
+    return out

@@ -1,0 +1,38 @@
+rule collection:
+    output:
+        docstore="results/collection/docs.sqlite",
+    log:
+        "results/logs/collection.log",
+    benchmark:
+        "results/benchmarks/collection.tsv"
+    params:
+        spec=config["collection"],
+        code=code_version("rankdistill.datasets"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "../../envs/pyterrier.yaml"
+    script:
+        "../scripts/collection.py"
+
+
+rule query_set:
+    output:
+        queries="results/queries/{query_set}/queries.tsv",
+        qrels="results/queries/{query_set}/qrels.txt",
+    log:
+        "results/logs/queries/{query_set}.log",
+    params:
+        spec=lambda wc: setting("query_sets", wc.query_set),
+        collection=synthetic_collection,
+        code=code_version("rankdistill.datasets"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/pyterrier.yaml"
+    script:
+        "../scripts/query_set.py"

@@ -1,0 +1,43 @@
+rule evaluate:
+    input:
+        run=lambda wc: system_run(wc.system, wc.first_stage, wc.query_set),
+        qrels=query_file("{query_set}", "qrels.txt"),
+    output:
+        per_query="results/eval/{system}/{first_stage}/{query_set}.tsv",
+    log:
+        "results/logs/eval/{system}/{first_stage}/{query_set}.log",
+    params:
+        measures=EVAL["measures"],
+        depth=EVAL["depth"],
+        code=code_version("rankdistill.evaluate", "rankdistill.runs"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/pyterrier.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule table:
+    input:
+        per_query=[eval_file(*cell) for cell in table_cells()],
+    output:
+        tex="results/table.tex",
+        csv="results/table.csv",
+        md="results/table.md",
+    log:
+        "results/logs/table.log",
+    params:
+        cells=table_cells(),
+        spec=table_spec(),
+        code=code_version("rankdistill.table", "rankdistill.evaluate"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/pyterrier.yaml"
+    script:
+        "../scripts/table.py"
