@@ -1,0 +1,108 @@
+"""Losses against hand-computed values and against lightning-ir's formulas (reference note §2.10)."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rankdistill import losses
+
+
+def test_info_nce_hand_computed():
+    s = torch.tensor([[1.0, 2.0, 0.0]])
+    y = torch.tensor([[0.0, 1.0, 0.0]])
+    want = -math.log(math.exp(2) / (math.exp(1) + math.exp(2) + math.exp(0)))
+    assert losses.info_nce(s, y).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_info_nce_mask_excludes_padding():
+    s = torch.tensor([[1.0, 2.0, 50.0]])
+    y = torch.tensor([[0.0, 1.0, 0.0]])
+    mask = torch.tensor([[True, True, False]])
+    want = -math.log(math.exp(2) / (math.exp(1) + math.exp(2)))
+    assert losses.info_nce(s, y, mask).item() == pytest.approx(want, rel=1e-6)
+
+
+def sp(x):
+    return math.log1p(math.exp(-x))
+
+
+def test_ranknet_hand_computed_mean_over_all_pairs_of_batch():
+    # query 1: targets 3 > 2 > 1 -> pairs (0,1), (0,2), (1,2); query 2: one valid pair, one padded entry
+    s = torch.tensor([[2.0, 0.0, 1.0], [0.5, 1.5, 9.0]])
+    y = torch.tensor([[3.0, 2.0, 1.0], [2.0, 1.0, 0.0]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    want = (sp(2 - 0) + sp(2 - 1) + sp(0 - 1) + sp(0.5 - 1.5)) / 4  # mean over 4 pairs, not per query
+    assert losses.ranknet(s, y, mask).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_ranknet_ties_give_no_pairs():
+    s = torch.tensor([[1.0, 3.0, 0.0]], requires_grad=True)
+    y = torch.tensor([[1.0, 1.0, 0.0]])  # only (0,2) and (1,2)
+    want = (sp(1 - 0) + sp(3 - 0)) / 2
+    loss = losses.ranknet(s, y)
+    assert loss.item() == pytest.approx(want, rel=1e-6)
+    loss.backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0
+    z = losses.ranknet(s, torch.ones(1, 3))
+    assert z.item() == 0.0 and z.requires_grad
+
+
+def test_adr_mse_hand_computed():
+    s = torch.tensor([[0.0, 0.0]])
+    y = torch.tensor([[2.0, 1.0]])  # teacher ranks 1, 2; approx ranks 1.5, 1.5
+    want = (0.25 / math.log2(2) + 0.25 / math.log2(3)) / 2
+    assert losses.adr_mse(s, y).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_adr_mse_three_candidates_and_discounts():
+    s = torch.tensor([[1.0, 0.0, 2.0]])
+    y = torch.tensor([[3.0, 1.0, 2.0]])  # teacher ranks 1, 3, 2
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    pred = [1 + sig(0 - 1) + sig(2 - 1), 1 + sig(1 - 0) + sig(2 - 0), 1 + sig(1 - 2) + sig(0 - 2)]
+    ranks = [1, 3, 2]
+    sq = [(p - r) ** 2 for p, r in zip(pred, ranks)]
+    assert losses.adr_mse(s, y).item() == pytest.approx(sum(e / math.log2(r + 1) for e, r in zip(sq, ranks)) / 3, rel=1e-6)
+    assert losses.adr_mse(s, y, discount="reciprocal").item() == pytest.approx(sum(e / r for e, r in zip(sq, ranks)) / 3, rel=1e-6)
+    assert losses.adr_mse(s, y, discount=None).item() == pytest.approx(sum(sq) / 3, rel=1e-6)
+
+
+def test_adr_mse_mask_drops_padding_from_ranks_and_mean():
+    s = torch.tensor([[0.0, 0.0, 100.0]])
+    y = torch.tensor([[2.0, 1.0, 99.0]])
+    mask = torch.tensor([[True, True, False]])
+    want = (0.25 / math.log2(2) + 0.25 / math.log2(3)) / 2
+    assert losses.adr_mse(s, y, mask).item() == pytest.approx(want, rel=1e-6)
+
+
+# literal transcriptions of lightning-ir's implementations (reference note §2.10)
+def _lir_ranknet(scores, targets):
+    query_idcs, pos_idcs, neg_idcs = torch.nonzero(targets[:, :, None] > targets[:, None, :], as_tuple=True)
+    logits = scores[query_idcs, pos_idcs] - scores[query_idcs, neg_idcs]
+    return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+def _lir_approx_rank_mse(scores, targets):
+    diff = torch.sigmoid(scores[:, None] - scores[..., None]) * (1 - torch.eye(scores.shape[1]))
+    approx = diff.sum(-1) + 1
+    ranks = torch.argsort(torch.argsort(targets, descending=True)) + 1
+    loss = F.mse_loss(approx, ranks.to(approx), reduction="none") / torch.log2(ranks + 1)
+    return loss.mean()
+
+
+def test_losses_equal_lightning_ir_formulas_on_random_batches():
+    g = torch.Generator().manual_seed(0)
+    for n in (2, 8, 20):
+        s = torch.randn(4, n, generator=g) * 3
+        perm = torch.stack([torch.randperm(n, generator=g) for _ in range(4)])
+        y = (n - perm).float()  # distinct rank targets d + 1 - rank
+        assert losses.ranknet(s, y).item() == pytest.approx(_lir_ranknet(s, y).item(), rel=1e-5)
+        assert losses.adr_mse(s, y).item() == pytest.approx(_lir_approx_rank_mse(s, y).item(), rel=1e-5)
+        assert losses.info_nce(s, y).item() == pytest.approx(F.cross_entropy(s, y.argmax(1)).item(), rel=1e-6)
+
+
+def test_get_unknown_loss():
+    assert losses.get("adr-mse") is losses.adr_mse
+    with pytest.raises(ValueError, match="unknown loss"):
+        losses.get("listnet")
