@@ -40,6 +40,20 @@ def code_version(*modules: str) -> str:
     return h.hexdigest()[:12]
 
 
+def per_attempt(base: int | float):
+    """A Snakemake resource that grows on retries: attempt k asks for k x ``base``.
+
+    Rules write ``mem_mb=per_attempt(8000), runtime=per_attempt(120)``; with ``--retries`` (the
+    SLURM profile sets it) a job killed for memory or walltime is resubmitted with 2x, then 3x.
+    """
+
+    def grow(wildcards, attempt):
+        return base * attempt
+
+    grow.__name__ = f"per_attempt_{base}"
+    return grow
+
+
 def setup_logging(log_path: str | os.PathLike | None, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     for hnd in list(root.handlers):

@@ -10,7 +10,7 @@ if _SRC not in sys.path:
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 from rankdistill import config as rdconfig  # noqa: E402
-from rankdistill.workflow import code_version  # noqa: E402
+from rankdistill.workflow import code_version, per_attempt  # noqa: E402
 
 rdconfig.validate(config)
 

@@ -10,8 +10,8 @@ rule collection:
         code=code_version("rankdistill.datasets"),
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(240),
     conda:
         "../../envs/pyterrier.yaml"
     script:
@@ -30,8 +30,8 @@ rule query_set:
         code=code_version("rankdistill.datasets"),
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
         "../../envs/pyterrier.yaml"
     script:

@@ -12,8 +12,8 @@ rule evaluate:
         code=code_version("rankdistill.evaluate", "rankdistill.runs"),
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     conda:
         "../../envs/pyterrier.yaml"
     script:
@@ -35,8 +35,8 @@ rule table:
         code=code_version("rankdistill.table", "rankdistill.evaluate"),
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     conda:
         "../../envs/pyterrier.yaml"
     script:

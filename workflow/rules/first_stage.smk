@@ -15,8 +15,8 @@ rule index_bm25:
         code=code_version("rankdistill.retrieval.bm25", "rankdistill.datasets.docstore"),
     threads: 4
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(240),
     conda:
         "../../envs/pyterrier.yaml"
     script:
@@ -43,8 +43,8 @@ rule retrieve_bm25:
         code=code_version("rankdistill.retrieval.bm25", "rankdistill.runs"),
     threads: 4
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(120),
     conda:
         "../../envs/pyterrier.yaml"
     script:
