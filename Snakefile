@@ -6,13 +6,29 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# --configfile replaces the embedded default instead of being merged into it (Snakemake would
+# otherwise deep-merge config/paper.yaml over the synthetic default's keys)
+if not config:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    query_set=_alternatives(config["query_sets"]),
+    first_stage=_alternatives(config["first_stages"]),
+    system=_alternatives(SYSTEM_NAMES),
+
+
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/first_stage.smk"
 include: "workflow/rules/evaluate.smk"
+
+
+onstart:
+    preflight_check()
 
 
 rule all:

@@ -76,6 +76,7 @@ class Workflow:
 
     def __init__(self, root: Path, config: dict):
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         for item in ("Snakefile", "workflow", "src", "config", "envs"):
             src = ROOT / item
             if src.is_dir():

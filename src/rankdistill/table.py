@@ -107,6 +107,13 @@ def _caption(spec: TableSpec) -> str:
     return cap
 
 
+def _tex_caption(spec: TableSpec) -> str:
+    text = _caption(spec)
+    if spec.provenance:  # file names are typeset verbatim-ish and escaped
+        text = text.replace(spec.provenance, _tex_escape(spec.provenance))
+    return text
+
+
 def _tex_escape(s: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
                  ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
@@ -126,7 +133,7 @@ def to_latex(spec: TableSpec, long: pd.DataFrame) -> str:
     lines.append(r"\midrule")
     for s, cells in _cells(spec, long, lambda t: rf"\textbf{{{t}}}", lambda t: rf"\underline{{{t}}}", MARK, "--"):
         lines.append(" & ".join([_tex_escape(spec.label(s))] + cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_caption(spec)}}}", r"\label{tab:results}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_caption(spec)}}}", r"\label{tab:results}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

@@ -6,8 +6,7 @@ import sys
 _SRC = os.path.join(workflow.basedir, "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
-# rule scripts run in their own interpreter: let them import the package from this checkout too
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+# (job scripts import the installed package, see the README install step)
 
 from rankdistill import config as rdconfig  # noqa: E402
 from rankdistill.workflow import code_version, per_attempt  # noqa: E402
@@ -16,20 +15,11 @@ rdconfig.validate(config)
 
 EVAL = config["evaluation"]
 SYSTEMS = rdconfig.systems(config)
+SYSTEM_NAMES = [n for key in ("first_stages", "teachers", "students") for n in config.get(key, {})]
 
 
 def _alternatives(names):
     return "|".join(re.escape(n) for n in names) or "^$"
-
-
-wildcard_constraints:
-    query_set=_alternatives(config["query_sets"]),
-    first_stage=_alternatives(config["first_stages"]),
-    system=_alternatives(
-        list(config["first_stages"])
-        + list(config.get("teachers", {}))
-        + list(config.get("students", {}))
-    ),
 
 
 def query_file(query_set, what="queries.tsv"):
@@ -84,7 +74,7 @@ def names_of_kind(section, *kinds):
 
 
 def table_spec():
-    """Everything the table rule renders with (a param: changing a label or the baseline reruns it)."""
+    """Everything the table renders with (a param: changing a label or the baseline reruns it)."""
     tab = config.get("table", {})
     return dict(
         systems=SYSTEMS,
@@ -95,12 +85,33 @@ def table_spec():
         alpha=EVAL["alpha"],
         correction=EVAL["correction"],
         decimals=tab.get("decimals", 3),
-        labels=dict(tab.get("labels", {})),
+        labels=system_labels() | dict(tab.get("labels", {})),
         caption=tab.get("caption"),
         provenance=config_citation(),
     )
 
 
+def system_labels():
+    """Display names: each named thing's own ``label`` key, if it has one."""
+    return {
+        name: spec["label"]
+        for section in ("first_stages", "teachers", "students")
+        for name, spec in config.get(section, {}).items()
+        if isinstance(spec, dict) and spec.get("label")
+    }
+
+
 def config_citation():
     files = [os.path.relpath(f) for f in workflow.configfiles] if workflow.configfiles else ["config/config.yaml"]
-    return "Configuration: " + ", ".join(f"\\texttt{{{f}}}" for f in files) + "."
+    return "Configuration: " + ", ".join(files) + "."
+
+
+def preflight_check():
+    """Before the first job (not in dry runs): stop with one clear message if downloads are impossible."""
+    from rankdistill.preflight import check
+    from rankdistill.errors import UnavailableError
+
+    try:
+        check(config)
+    except UnavailableError as e:
+        raise WorkflowError(str(e)) from None

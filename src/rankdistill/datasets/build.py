@@ -67,6 +67,9 @@ def build_query_set(spec: dict, collection: dict | None, queries_out, qrels_out)
         raise InputError(spec.get("queries", spec.get("id", "query set")), "no queries")
     known = set(queries["qid"])
     orphan = sorted(set(qrels["qid"]) - known)
+    if orphan and len(orphan) == qrels["qid"].nunique():
+        raise InputError(spec.get("qrels", spec.get("id", "qrels")),
+                         f"none of the judged queries (e.g. {orphan[:3]}) is in the queries file; do the ids match?")
     if orphan:
         log.warning("%d qrels queries have no query text and are dropped, e.g. %s", len(orphan), orphan[:5])
         qrels = qrels[qrels["qid"].isin(known)]

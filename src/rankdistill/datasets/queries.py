@@ -51,8 +51,8 @@ def read_queries(path: str | os.PathLike) -> pd.DataFrame:
 
 
 _TOP = re.compile(r"<top>(.*?)</top>", re.S | re.I)
-_NUM = re.compile(r"<num>\s*(?:Number:)?\s*(\S+)", re.I)
-_TITLE = re.compile(r"<title>\s*(?:Topic:)?(.*?)(?=<desc>|<narr>|</top>|<num>|\Z)", re.S | re.I)
+_NUM = re.compile(r"<num>\s*(?:Number:)?\s*([^\s<]+)", re.I)
+_TITLE = re.compile(r"<title>\s*(?:Topic:)?(.*?)(?=</title>|<desc>|<narr>|</top>|<num>|\Z)", re.S | re.I)
 
 
 def _read_trec_topics(path: Path) -> pd.DataFrame:

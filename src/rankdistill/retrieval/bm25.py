@@ -45,7 +45,7 @@ def build_index(docstore: str | os.PathLike, out: str | os.PathLike, backend: st
         if backend == "pisa":
             from pyterrier_pisa import PisaIndex
 
-            idx = PisaIndex(str(tmp / "pisa"), stemmer=stemmer, threads=threads)
+            idx = PisaIndex(str(tmp / "pisa"), text_field="text", stemmer=stemmer, threads=threads)
             idx.index(iter(store))
         elif backend == "terrier":
             try:
