@@ -1,0 +1,258 @@
+"""Fast cross-encoder scoring and re-ranking of runs.
+
+:func:`score_pairs` is the engine: pairs are tokenised in sub-chunks by a background thread
+(the Rust tokenizer releases the GIL), each sub-chunk is sorted by length and cut into batches
+under a token budget, padded only to the batch's longest sequence (rounded to a multiple of 8
+for tensor cores), pinned, and copied with ``non_blocking``; scores stay on the device in one
+preallocated tensor, so the loop has no host synchronisation until the end. On a GPU the
+backbone runs in bf16 (``precision="bf16"``, the head stays fp32 so candidates do not tie) or
+under bf16 autocast; on a CPU in fp32. ``torch.compile`` is optional.
+
+:func:`rerank_run` re-ranks each query's top-k of a run with passages from the DocStore and
+writes a run; :class:`Reranker` is the same as a PyTerrier transformer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .errors import InputError, UnavailableError
+from .model import CrossEncoder, collate
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16", "bf16-autocast")
+
+
+def resolve_device(device: str | None = None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UnavailableError(f"device {device!r} requested but no CUDA GPU is available here")
+    return dev
+
+
+def prepare(model: CrossEncoder, device: str | torch.device | None = None, precision: str = "auto",
+            compile: bool = False):
+    """Move ``model`` to the device in the inference precision; returns (callable model, device, autocast dtype)."""
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        precision = "bf16" if dev.type == "cuda" else "fp32"
+    model.eval().to(dev)
+    autocast = None
+    if precision == "bf16":
+        model.backbone.to(torch.bfloat16)
+        if not model.seqcls:
+            model.bert_pool.to(torch.bfloat16)
+    elif precision == "bf16-autocast":
+        autocast = torch.bfloat16
+    fn = torch.compile(model, dynamic=True) if compile else model
+    return fn, dev, autocast
+
+
+def _plan(lengths: np.ndarray, batch_size: int, max_tokens: int, multiple_of: int) -> list[np.ndarray]:
+    """Batches of positions, longest first, each under ``batch_size`` pairs and ``max_tokens`` padded tokens."""
+    order = np.argsort(-lengths, kind="stable")
+    batches, start, n = [], 0, len(order)
+    while start < n:
+        width = -(-int(lengths[order[start]]) // multiple_of) * multiple_of
+        size = max(1, min(batch_size, max_tokens // max(width, 1)))
+        batches.append(order[start:start + size])
+        start += size
+    return batches
+
+
+def _producer(model: CrossEncoder, queries, docs, chunk: int, batch_size: int, max_tokens: int,
+              multiple_of: int, pin: bool, out: queue.Queue, stop: threading.Event) -> None:
+    try:
+        pad = model.pairs.pad_id
+        for c0 in range(0, len(queries), chunk):
+            ids, types = model.encode(queries[c0:c0 + chunk], docs[c0:c0 + chunk])
+            lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+            for pos in _plan(lengths, batch_size, max_tokens, multiple_of):
+                b = collate([ids[i] for i in pos], [types[i] for i in pos] if types is not None else None,
+                            pad, multiple_of, pin=pin)
+                item = (torch.from_numpy(pos + c0), b, int(lengths[pos].sum()))
+                while not stop.is_set():
+                    try:
+                        out.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        out.put(None)
+    except BaseException as e:  # hand the error to the consumer
+        out.put(e)
+
+
+def iter_batches(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str], chunk: int = 8192,
+                 batch_size: int = 64, max_tokens: int = 16384, multiple_of: int = 8, pin: bool = False,
+                 prefetch: int = 8) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor], int]]:
+    """(positions, padded CPU batch, real tokens) tuples, produced by a background thread."""
+    q: queue.Queue = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+    t = threading.Thread(target=_producer, daemon=True,
+                         args=(model, list(queries), list(docs), chunk, batch_size, max_tokens, multiple_of, pin, q, stop))
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+def default_budget(device: torch.device) -> tuple[int, int]:
+    """(max pairs, max padded tokens) per batch: large on GPUs, cache-friendly on CPUs."""
+    return (1024, 131072) if device.type == "cuda" else (64, 8192)
+
+
+@torch.inference_mode()
+def score_pairs(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str], device=None, precision: str = "auto",
+                batch_size: int | None = None, max_tokens: int | None = None, chunk: int = 8192,
+                compile: bool = False, progress: bool = False, stats: dict | None = None) -> np.ndarray:
+    """Scores (float32) of ``(queries[i], docs[i])`` in input order."""
+    n = len(queries)
+    if n != len(docs):
+        raise ValueError(f"{n} queries for {len(docs)} passages")
+    fn, dev, autocast = prepare(model, device, precision, compile)
+    if n == 0:
+        return np.zeros(0, dtype=np.float32)
+    bs, mt = default_budget(dev)
+    bs, mt = batch_size or bs, max_tokens or mt
+    cuda = dev.type == "cuda"
+    out = torch.empty(n, dtype=torch.float32, device=dev)
+    tokens = 0
+    padded = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, unit="pair", desc="re-rank", mininterval=2)
+    t0 = time.perf_counter()
+    ctx = torch.autocast(dev.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
+    with ctx:
+        for pos, batch, real in iter_batches(model, queries, docs, chunk=chunk, batch_size=bs, max_tokens=mt, pin=cuda):
+            batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+            scores = fn(**batch)
+            out.index_copy_(0, pos.to(dev, non_blocking=True), scores.float())
+            tokens += real
+            padded += batch["input_ids"].numel()
+            if bar is not None:
+                bar.update(len(pos))
+    result = out.cpu().numpy()
+    elapsed = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    if stats is not None:
+        stats.update(pairs=n, seconds=elapsed, tokens=tokens, padded_tokens=padded,
+                     pairs_per_s=n / elapsed if elapsed > 0 else float("inf"))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- runs
+def rerank_frame(model: CrossEncoder, run: pd.DataFrame, queries: dict[str, str], docstore, depth: int | None,
+                 source: str = "run", queries_per_block: int = 2000, **kwargs) -> pd.DataFrame:
+    """Score each query's top ``depth`` candidates; returns ``qid, docno, score`` (ranks via write_run).
+
+    Passages are fetched per block of queries, so memory is bounded by the block, not the collection.
+    """
+    from .runs import cut
+
+    run = cut(run, depth)
+    missing = sorted(set(run["qid"]) - set(queries))
+    if missing:
+        raise InputError(source, f"{len(missing)} queries of the run have no text in the query set, e.g. {missing[:5]}")
+    qids = list(dict.fromkeys(run["qid"]))
+    parts = []
+    stats_all = {"pairs": 0, "seconds": 0.0, "tokens": 0, "padded_tokens": 0}
+    for b in range(0, len(qids), queries_per_block):
+        block = run[run["qid"].isin(set(qids[b:b + queries_per_block]))]
+        try:
+            texts = docstore.get_many(block["docno"])
+        except KeyError as e:
+            raise InputError(source, f"passages missing from the document store: {e}") from None
+        st: dict = {}
+        scores = score_pairs(model, [queries[q] for q in block["qid"]], [texts[d] for d in block["docno"]],
+                             stats=st, **kwargs)
+        for k in stats_all:
+            stats_all[k] += st.get(k, 0)
+        parts.append(pd.DataFrame({"qid": block["qid"].values, "docno": block["docno"].values,
+                                   "score": scores.astype(np.float64)}))
+    if stats_all["seconds"] > 0:
+        log.info("scored %d pairs in %.1f s (%.0f pairs/s, %.1f%% padding)", stats_all["pairs"], stats_all["seconds"],
+                 stats_all["pairs"] / stats_all["seconds"],
+                 100 * (1 - stats_all["tokens"] / max(stats_all["padded_tokens"], 1)))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["qid", "docno", "score"])
+
+
+def load_scorer(model: str, kind: str = "trained", **kwargs) -> CrossEncoder:
+    """A trained student folder (ours) or a released checkpoint (lightning-ir / sentence-transformers)."""
+    return CrossEncoder.load(model, **kwargs)
+
+
+def rerank_run(model: str, run: str | os.PathLike, queries: str | os.PathLike, docstore: str | os.PathLike,
+               out: str | os.PathLike, depth: int | None = 100, tag: str = "rankdistill", device: str | None = None,
+               precision: str = "auto", batch_size: int | None = None, max_tokens: int | None = None,
+               compile: bool = False, threads: int | None = None, query_length: int | None = None,
+               doc_length: int | None = None) -> None:
+    """Re-rank the top-``depth`` of ``run`` with the cross-encoder ``model`` and write the run ``out``."""
+    from .datasets.docstore import DocStore
+    from .datasets.queries import read_queries
+    from .runs import read_run, write_run
+
+    if threads:
+        torch.set_num_threads(threads)
+    scorer = CrossEncoder.load(model, query_length=query_length, doc_length=doc_length)
+    r = read_run(run)
+    qs = read_queries(queries)
+    qmap = dict(zip(qs["qid"].astype(str), qs["query"]))
+    with DocStore(docstore) as store:
+        scored = rerank_frame(scorer, r, qmap, store, depth, source=str(run), device=device, precision=precision,
+                              batch_size=batch_size, max_tokens=max_tokens, compile=compile, progress=True)
+    write_run(scored, out, tag=tag)
+    log.info("wrote %s (%d queries, %d pairs)", out, scored["qid"].nunique(), len(scored))
+
+
+def Reranker(model: CrossEncoder | str, docstore: str | None = None, **kwargs):
+    """A PyTerrier transformer: ``qid, query, docno[, text]`` → same rows with ``score`` and ``rank``."""
+    try:
+        import pyterrier as pt
+    except ImportError as e:  # pragma: no cover - python-terrier is a dependency
+        raise UnavailableError("the PyTerrier wrapper needs python-terrier") from e
+    scorer = model if isinstance(model, CrossEncoder) else CrossEncoder.load(model)
+
+    class _Reranker(pt.Transformer):
+        def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+            df = inp.copy()
+            if "text" not in df.columns:
+                if docstore is None:
+                    raise InputError("input frame", "no 'text' column and no docstore to look passages up in")
+                from .datasets.docstore import DocStore
+
+                with DocStore(docstore) as store:
+                    texts = store.get_many(df["docno"].astype(str))
+                df["text"] = [texts[d] for d in df["docno"].astype(str)]
+            df["score"] = score_pairs(scorer, df["query"].tolist(), df["text"].tolist(), **kwargs).astype(np.float64)
+            return pt.model.add_ranks(df)
+
+    return _Reranker()
