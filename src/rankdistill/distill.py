@@ -1,0 +1,166 @@
+"""Distillation sets: which training queries, which candidates, which targets.
+
+From a ranking run (an LLM teacher's, or any first stage's for a teacher-independent set) and
+the first-stage run it re-ranked:
+
+1. choose ``queries`` training queries with a seeded sample (nested: the 1k sample of a seed is
+   inside its 2k sample, as in the paper's data-size ablation);
+2. keep depth ``d``:
+
+   * ``projection`` (rank-distillm ``utils/subsample.py``, the paper's depth ablation): keep the
+     teacher-ranked passages whose *first-stage* rank is ``<= d`` and renumber them in teacher
+     order (``rank(method="first")``);
+   * ``rerun``: the teacher itself ranked the first stage's top ``d`` (its ``depth`` is ``d``):
+     take its top ``d`` as is;
+
+3. targets ``d + 1 - rank`` (lightning-ir's ``targets: rank``), higher is better.
+
+A query with fewer than ``d`` candidates is kept (its targets are still ``d + 1 - rank``, the
+losses use the order only) and *reported*: the log and the stats JSON list every such query
+with its count, and ``min_candidates`` drops queries below a threshold explicitly (lightning-ir
+drops them silently). Outputs: a Parquet table ``qid, docno, rank, first_stage_rank, target``,
+the same as a TREC run (score = target, readable by lightning-ir's ``RunDataset`` with
+``targets: rank``) and a stats JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .io import atomic_path, write_json
+from .runs import natural_key, read_run, sort_run, write_run
+
+log = logging.getLogger(__name__)
+
+MODES = ("projection", "rerun")
+
+
+def sample_queries(qids: Sequence[str], n: int | None, seed: int = 42) -> list[str]:
+    """A seeded, nested sample of ``n`` query ids (all of them when ``n`` is None or too large), natural order."""
+    qids = sorted(set(qids), key=natural_key)
+    if n is not None and n < len(qids):
+        order = sorted(qids)
+        random.Random(seed).shuffle(order)
+        keep = set(order[:n])
+        qids = [q for q in qids if q in keep]
+    return qids
+
+
+def build(teacher_run: pd.DataFrame, first_stage_run: pd.DataFrame, queries: Sequence[str] | None, depth: int,
+          mode: str = "projection") -> tuple[pd.DataFrame, dict]:
+    """The distillation table for the given query ids and per-query counts.
+
+    ``teacher_run``/``first_stage_run``: run frames (``qid, docno, score``); teacher order is its
+    score order. Returns (table, {qid: candidates}).
+    """
+    if mode not in MODES:
+        raise ValueError(f"distillation mode must be one of {MODES}, got {mode!r}")
+    t = sort_run(teacher_run)
+    f = sort_run(first_stage_run)
+    if queries is not None:
+        keep = set(queries)
+        t = t[t["qid"].isin(keep)]
+        f = f[f["qid"].isin(keep)]
+    f = f.rename(columns={"rank": "first_stage_rank"})[["qid", "docno", "first_stage_rank"]]
+    df = t[["qid", "docno", "rank"]].rename(columns={"rank": "teacher_rank"}).merge(f, on=["qid", "docno"], how="left")
+    if mode == "projection":
+        df = df[df["first_stage_rank"].notna() & (df["first_stage_rank"] <= depth)].copy()
+    else:
+        df = df[df["teacher_rank"] <= depth].copy()
+    # renumber in teacher order (teacher_rank is already a strict order: rank(method="first"))
+    df = df.sort_values(["qid", "teacher_rank"], key=lambda c: c.map(natural_key) if c.name == "qid" else c, kind="stable")
+    df["rank"] = df.groupby("qid", sort=False).cumcount().astype(np.int64) + 1
+    df["target"] = (depth + 1 - df["rank"]).astype(np.int64)
+    df["first_stage_rank"] = df["first_stage_rank"].fillna(-1).astype(np.int64)
+    counts = df.groupby("qid", sort=False).size().to_dict()
+    return df[["qid", "docno", "rank", "first_stage_rank", "target"]].reset_index(drop=True), counts
+
+
+def build_distill_set(teacher_run: str | os.PathLike, first_stage_run: str | os.PathLike, queries: str | os.PathLike,
+                      out_parquet: str | os.PathLike, out_run: str | os.PathLike, out_stats: str | os.PathLike, *,
+                      num_queries: int | None, depth: int, mode: str = "projection", seed: int = 42,
+                      min_candidates: int = 1, name: str = "distill") -> dict:
+    """Build a distillation set from run files (the Snakemake rule's function); returns the stats."""
+    from .datasets.queries import read_queries
+
+    tr = read_run(teacher_run)
+    fs = read_run(first_stage_run)
+    qtext = set(read_queries(queries)["qid"].astype(str))
+    teacher_qids = sorted(set(tr["qid"]), key=natural_key)
+    no_text = [q for q in teacher_qids if q not in qtext]
+    if no_text:
+        raise InputError(queries, f"{len(no_text)} queries of the teacher run {teacher_run} have no text, e.g. {no_text[:5]}")
+    no_fs = sorted(set(teacher_qids) - set(fs["qid"]), key=natural_key)
+    if no_fs:
+        raise InputError(first_stage_run, f"{len(no_fs)} queries of the teacher run {teacher_run} are missing, e.g. {no_fs[:5]}")
+    if mode == "rerun":
+        # a faithful re-run ranked exactly the first stage's top-d: check instead of assuming
+        deep = tr.merge(sort_run(fs)[["qid", "docno", "rank"]], on=["qid", "docno"], how="left", suffixes=("", "_fs"))
+        outside = deep[deep["rank_fs"].isna() | (deep["rank_fs"] > depth)]
+        if len(outside):
+            raise InputError(teacher_run, f"mode 'rerun' at depth {depth}, but the teacher ranked {len(outside)} passages "
+                                          f"outside the first stage's top {depth} (e.g. query {outside.iloc[0]['qid']}); "
+                                          "give the teacher depth d or use mode 'projection'")
+    chosen = sample_queries(teacher_qids, num_queries, seed)
+    if num_queries is not None and num_queries > len(teacher_qids):
+        log.warning("%s: asked for %d queries, the teacher run has only %d: using all of them", name, num_queries,
+                    len(teacher_qids))
+    table, counts = build(tr, fs, chosen, depth, mode)
+    short = {q: int(counts.get(q, 0)) for q in chosen if counts.get(q, 0) < depth}
+    dropped = sorted((q for q, c in short.items() if c < max(min_candidates, 1)), key=natural_key)
+    if dropped:
+        table = table[~table["qid"].isin(set(dropped))].reset_index(drop=True)
+    if short:
+        log.warning("%s: %d of %d queries have fewer than %d candidates (kept unless below min_candidates=%d): %s",
+                    name, len(short), len(chosen), depth, min_candidates,
+                    ", ".join(f"{q}:{c}" for q, c in list(short.items())[:10]) + (" ..." if len(short) > 10 else ""))
+    if dropped:
+        log.warning("%s: dropped %d queries with fewer than %d candidates: %s", name, len(dropped), min_candidates, dropped[:10])
+    if table.empty:
+        raise InputError(teacher_run, f"the distillation set {name} is empty (depth {depth}, mode {mode})")
+    sizes = table.groupby("qid").size()
+    stats = {
+        "name": name,
+        "mode": mode,
+        "depth": depth,
+        "seed": seed,
+        "queries_requested": num_queries,
+        "queries_in_teacher_run": len(teacher_qids),
+        "queries": int(table["qid"].nunique()),
+        "pairs": int(len(table)),
+        "candidates_per_query": {"min": int(sizes.min()), "mean": round(float(sizes.mean()), 3), "max": int(sizes.max())},
+        "short_queries": short,
+        "dropped_queries": dropped,
+        "min_candidates": min_candidates,
+        "teacher_run": str(teacher_run),
+        "first_stage_run": str(first_stage_run),
+    }
+    with atomic_path(out_parquet) as tmp:
+        table.to_parquet(tmp, index=False)
+    write_run(table.assign(score=table["target"].astype(float)), out_run, tag=name)
+    write_json(out_stats, stats)
+    log.info("%s: %d queries, %d pairs (%s candidates per query)", name, stats["queries"], stats["pairs"],
+             stats["candidates_per_query"])
+    return stats
+
+
+def read_distill_set(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a distillation table (Parquet written by :func:`build_distill_set`, or a TREC run: targets = scores)."""
+    path = str(path)
+    if path.endswith(".parquet"):
+        df = pd.read_parquet(path)
+        need = {"qid", "docno", "target"}
+        if not need <= set(df.columns):
+            raise InputError(path, f"distillation table needs columns {sorted(need)}, has {list(df.columns)}")
+        df["qid"] = df["qid"].astype(str)
+        df["docno"] = df["docno"].astype(str)
+        return df
+    run = sort_run(read_run(path))
+    return run.assign(target=run["score"])

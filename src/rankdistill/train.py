@@ -1,0 +1,425 @@
+"""Two-stage fine-tuning of the cross-encoder student (accelerate: one GPU, DDP, or CPU).
+
+* **Stage 1** (pre-fine-tuning, :func:`train_stage1`): InfoNCE over 1 relevant passage (from the
+  qrels, added even if the first stage missed it) and ``negatives`` passages drawn uniformly from
+  the first stage's top-``depth`` passages that are not judged relevant (paper: 7 from the
+  ColBERTv2 top 200, 20k steps x 32 queries).
+* **Stage 2** (distillation, :func:`train_stage2`): RankNet or ADR-MSE over each query's whole
+  candidate list from a distillation set, for ``epochs`` passes (paper: 3 x 10k queries x 100
+  passages, 32 queries a step), starting from a stage-1 model ("dual") or a backbone ("single").
+
+Both stages: AdamW (lr 1e-5), bf16 autocast on GPUs (fp32 on CPUs), optimizer steps over
+``batch_queries`` whole query groups split into ``accumulation`` micro-batches (and across DDP
+processes), seeded: the queries and negatives of step ``s`` depend only on (seed, s), so a
+resumed run sees exactly the batches an uninterrupted one would. Checkpoints (accelerate
+``save_state``: weights, optimizer, RNG states) go every ``save_every`` steps to a *scratch*
+folder keyed by the settings (Snakemake deletes declared outputs before a job runs); the job
+resumes from the latest one. The output folder holds the model (lightning-ir mono layout),
+``metrics.csv`` (step, loss, lr, pairs/s), ``loss.png`` and ``train.json``.
+
+Multi-GPU: ``accelerate launch --multi_gpu train ...`` or ``torchrun`` around
+:func:`train_stage1`/:func:`train_stage2` (the ``rankdistill-train`` entry point below).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import losses
+from .errors import InputError
+from .io import atomic_dir, write_json
+from .runs import natural_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSettings:
+    loss: str = "ranknet"
+    lr: float = 1e-5
+    weight_decay: float = 0.01
+    batch_queries: int = 32
+    accumulation: int = 1
+    steps: int | None = None  # stage 1
+    epochs: int | None = None  # stage 2
+    seed: int = 42
+    save_every: int = 500
+    max_grad_norm: float | None = None
+    dropout: float | None = None  # None = the backbone's own
+    precision: str = "auto"  # auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16
+    # stage 1 sampling
+    negatives: int = 7
+    depth: int = 200
+    min_relevance: int = 1
+    extra: dict = field(default_factory=dict)
+
+    def key(self, *parts) -> str:
+        blob = json.dumps([asdict(self), *parts], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------------------------- data
+@dataclass
+class Group:
+    qid: str
+    docnos: list[str]
+    targets: list[float]
+
+
+class Stage1Data:
+    """Per step: ``batch_queries`` queries (a seeded permutation per epoch), 1 relevant + k negatives each."""
+
+    def __init__(self, run: pd.DataFrame, qrels: pd.DataFrame, qtext: dict[str, str], negatives: int, depth: int,
+                 min_relevance: int, seed: int, source: str = "run"):
+        from .runs import sort_run
+
+        run = sort_run(run)
+        run = run[run["rank"] <= depth]
+        rel = qrels[qrels["label"] >= min_relevance]
+        judged_rel = set(zip(rel["qid"].astype(str), rel["docno"].astype(str)))
+        self.positives = {q: sorted(g["docno"].astype(str)) for q, g in rel.groupby("qid")}
+        self.negatives: dict[str, list[str]] = {}
+        for q, g in run.groupby("qid", sort=False):
+            self.negatives[q] = [d for d in g["docno"] if (q, d) not in judged_rel]
+        qids = [q for q in self.positives if q in self.negatives and q in qtext]
+        self.too_few = sorted((q for q in qids if len(self.negatives[q]) < negatives), key=natural_key)
+        self.no_run = sorted((q for q in self.positives if q not in self.negatives), key=natural_key)
+        self.qids = sorted((q for q in qids if len(self.negatives[q]) >= negatives), key=natural_key)
+        if self.too_few:
+            log.warning("stage 1: %d queries have fewer than %d non-relevant passages in the top %d and are skipped: %s",
+                        len(self.too_few), negatives, depth, self.too_few[:10])
+        if self.no_run:
+            log.warning("stage 1: %d queries with relevant passages are not in the first-stage run: %s",
+                        len(self.no_run), self.no_run[:10])
+        if not self.qids:
+            raise InputError(source, "no training query has a relevant passage (qrels) and enough first-stage negatives")
+        self.k, self.seed = negatives, seed
+
+    def step_groups(self, step: int, batch_queries: int) -> list[Group]:
+        qs = _step_queries(self.qids, step, batch_queries, self.seed)
+        out = []
+        for i, q in enumerate(qs):
+            rng = np.random.default_rng([self.seed, step, i])
+            pos = self.positives[q][rng.integers(len(self.positives[q]))]
+            neg = [self.negatives[q][j] for j in rng.choice(len(self.negatives[q]), self.k, replace=False)]
+            out.append(Group(q, [pos] + neg, [1.0] + [0.0] * self.k))
+        return out
+
+
+class Stage2Data:
+    """Per step: ``batch_queries`` whole query groups of the distillation set (seeded permutation per epoch)."""
+
+    def __init__(self, table: pd.DataFrame, qtext: dict[str, str], seed: int, source: str = "distill set"):
+        missing = sorted(set(table["qid"]) - set(qtext), key=natural_key)
+        if missing:
+            raise InputError(source, f"{len(missing)} queries have no text in the query set, e.g. {missing[:5]}")
+        self.groups = {}
+        for q, g in table.groupby("qid", sort=False):
+            g = g.sort_values("target", ascending=False, kind="stable")
+            self.groups[str(q)] = Group(str(q), list(g["docno"].astype(str)), list(g["target"].astype(float)))
+        self.qids = sorted(self.groups, key=natural_key)
+        self.seed = seed
+
+    def step_groups(self, step: int, batch_queries: int) -> list[Group]:
+        return [self.groups[q] for q in _step_queries(self.qids, step, batch_queries, self.seed, wrap=False)]
+
+
+def _perm(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, 7919, epoch]).permutation(n)
+
+
+def _step_queries(qids: Sequence[str], step: int, batch: int, seed: int, wrap: bool = True) -> list[str]:
+    """Queries of optimizer step ``step``; every epoch is a seeded permutation of ``qids``.
+
+    ``wrap`` (stage 1, counted in steps): batches run on across epoch ends. Otherwise (stage 2,
+    counted in epochs) each epoch is ``ceil(n / batch)`` steps and its last batch may be short.
+    """
+    n = len(qids)
+    if not wrap:
+        per = math.ceil(n / batch)
+        epoch, b = divmod(step, per)
+        return [qids[i] for i in _perm(n, seed, epoch)[b * batch:(b + 1) * batch]]
+    out: list[str] = []
+    pos = step * batch
+    while len(out) < batch:
+        epoch, off = divmod(pos, n)
+        take = min(batch - len(out), n - off)
+        out += [qids[i] for i in _perm(n, seed, epoch)[off:off + take]]
+        pos += take
+    return out
+
+
+# ----------------------------------------------------------------------------------------- loop
+def _latest_checkpoint(scratch: Path) -> tuple[int, Path] | None:
+    best = None
+    for p in scratch.glob("step-*"):
+        if (p / "DONE").exists():
+            s = int(p.name.split("-")[1])
+            if best is None or s > best[0]:
+                best = (s, p)
+    return best
+
+
+def _save_checkpoint(accelerator, scratch: Path, step: int, keep: int = 2) -> None:
+    target = scratch / f"step-{step:08d}"
+    tmp = scratch / f".tmp-step-{step:08d}"
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (tmp / "DONE").write_text(str(step))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        done = sorted(p for p in scratch.glob("step-*") if (p / "DONE").exists())
+        for old in done[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[[Sequence[str]], dict[str, str]],
+        qtext: dict[str, str], out: str | os.PathLike, scratch: str | os.PathLike, loss_name: str,
+        describe: dict, crash_after: int | None = None) -> dict:
+    """The training loop shared by both stages; writes the final model folder ``out``."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm import tqdm
+
+    cuda = torch.cuda.is_available()
+    precision = settings.precision
+    if precision == "auto":
+        precision = "bf16" if cuda else "fp32"
+    accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if precision == "bf16" else "no")
+    set_seed(settings.seed)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    loss_fn = losses.get(loss_name)
+    if settings.dropout is not None:
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.Dropout):
+                mod.p = settings.dropout
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    pmodel, opt = accelerator.prepare(model, opt)
+    scratch = Path(scratch)
+    if accelerator.is_main_process:
+        scratch.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    metrics_path = scratch / "metrics.csv"
+    start = 0
+    found = _latest_checkpoint(scratch)
+    if found is not None:
+        start, path = found
+        accelerator.load_state(str(path))
+        log.info("resuming from %s (step %d of %d)", path, start, total_steps)
+    rows: list[dict] = []
+    if metrics_path.exists() and start > 0:
+        rows = [r for r in csv.DictReader(open(metrics_path)) if int(r["step"]) <= start]
+    pad = model.pairs.pad_id
+    from .model import collate
+
+    bar = tqdm(total=total_steps, initial=start, unit="step", desc=describe.get("name", "train"), mininterval=2,
+               disable=not accelerator.is_main_process)
+    t_start = time.perf_counter()
+    dev = accelerator.device
+    for step in range(start, total_steps):
+        t0 = time.perf_counter()
+        groups = data.step_groups(step, settings.batch_queries)
+        mine = groups[rank::world]
+        micro = [m for m in np.array_split(np.arange(len(mine)), max(1, min(settings.accumulation, len(mine)))) if len(m)]
+        step_loss = torch.zeros((), device=dev)
+        pairs = 0
+        for mi, idx in enumerate(micro):
+            gs = [mine[i] for i in idx]
+            docnos = [d for g in gs for d in g.docnos]
+            tx = texts(docnos)
+            qs = [qtext[g.qid] for g in gs for _ in g.docnos]
+            ids, types = model.encode(qs, [tx[d] for d in docnos])
+            batch = {k: v.to(dev) for k, v in collate(ids, types, pad, 8).items()}
+            width = max(len(g.docnos) for g in gs)
+            tgt = torch.full((len(gs), width), float("-inf"))
+            mask = torch.zeros((len(gs), width), dtype=torch.bool)
+            for r, g in enumerate(gs):
+                tgt[r, :len(g.docnos)] = torch.tensor(g.targets)
+                mask[r, :len(g.docnos)] = True
+            sync = contextlib.nullcontext() if mi == len(micro) - 1 else accelerator.no_sync(pmodel)
+            with sync, accelerator.autocast():
+                flat = pmodel(**batch)
+                scores = torch.zeros((len(gs), width), device=dev, dtype=flat.dtype)
+                scores[mask.to(dev)] = flat
+                loss = loss_fn(scores, tgt.to(dev).masked_fill(~mask.to(dev), 0.0), mask.to(dev)) / len(micro)
+                accelerator.backward(loss)
+            step_loss += loss.detach()
+            pairs += len(docnos)
+        if settings.max_grad_norm:
+            accelerator.clip_grad_norm_(pmodel.parameters(), settings.max_grad_norm)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        mean_loss = accelerator.reduce(step_loss, reduction="mean").item()
+        total_pairs = int(accelerator.reduce(torch.tensor(pairs, device=dev), reduction="sum").item())
+        dt = time.perf_counter() - t0
+        rows.append({"step": step + 1, "loss": f"{mean_loss:.6f}", "lr": settings.lr, "pairs": total_pairs,
+                     "pairs_per_s": f"{total_pairs / dt:.1f}", "seconds": f"{time.perf_counter() - t_start:.2f}"})
+        bar.set_postfix(loss=f"{mean_loss:.4f}", pairs_s=f"{total_pairs / dt:.0f}")
+        bar.update(1)
+        last = step + 1 == total_steps
+        if (step + 1) % settings.save_every == 0 and not last:
+            _save_checkpoint(accelerator, scratch, step + 1)
+            if accelerator.is_main_process:
+                _write_csv(metrics_path, rows)
+        if crash_after is not None and step + 1 == crash_after:
+            os._exit(137)  # tests: a hard kill between checkpoints
+    bar.close()
+    accelerator.wait_for_everyone()
+    summary = {**describe, "steps": total_steps, "resumed_from": start, "settings": asdict(settings),
+               "processes": world, "device": str(dev), "precision": precision,
+               "final_loss": float(rows[-1]["loss"]) if rows else None,
+               "seconds": round(time.perf_counter() - t_start, 3)}
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(pmodel)
+        with atomic_dir(out) as tmp:
+            unwrapped.save_pretrained(tmp)
+            _write_csv(tmp / "metrics.csv", rows)
+            _plot(rows, tmp / "loss.png", describe.get("name", "train"))
+            write_json(tmp / "train.json", summary)
+        shutil.rmtree(scratch, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return summary
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    tmp = Path(str(path) + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["step", "loss", "lr", "pairs", "pairs_per_s", "seconds"])
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _plot(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    if rows:
+        ax.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------- stages
+def _texts(docstore: str, source: str):
+    from .datasets.docstore import DocStore
+
+    store = DocStore(docstore)
+
+    def get(docnos):
+        try:
+            return store.get_many(docnos)
+        except KeyError as e:
+            raise InputError(source, f"passages missing from the document store: {e}") from None
+
+    return get
+
+
+def _qtext(path) -> dict[str, str]:
+    from .datasets.queries import read_queries
+
+    q = read_queries(path)
+    return dict(zip(q["qid"].astype(str), q["query"]))
+
+
+def _model(start: str, query_length, doc_length, seed, from_checkpoint: bool):
+    from .model import CrossEncoder
+
+    if from_checkpoint:
+        m = CrossEncoder.load(start)
+        m.settings.query_length, m.settings.doc_length = query_length, doc_length
+        return m
+    return CrossEncoder.from_backbone(start, query_length=query_length, doc_length=doc_length, seed=seed)
+
+
+def train_stage1(backbone: str, run: str, qrels: str, queries: str, docstore: str, out: str, scratch: str, *,
+                 query_length: int | None = 32, doc_length: int | None = 256, threads: int | None = None,
+                 crash_after: int | None = None, name: str = "stage1", **settings) -> dict:
+    """Stage 1: InfoNCE over 1 relevant + ``negatives`` first-stage negatives, for ``steps`` steps."""
+    from .datasets.queries import read_qrels
+    from .runs import read_run
+
+    if threads:
+        torch.set_num_threads(threads)
+    s = TrainSettings(loss="infonce", **settings)
+    if not s.steps:
+        raise ValueError("stage 1 needs steps")
+    qtext = _qtext(queries)
+    data = Stage1Data(read_run(run), read_qrels(qrels), qtext, s.negatives, s.depth, s.min_relevance, s.seed, source=run)
+    model = _model(backbone, query_length, doc_length, s.seed, from_checkpoint=False)
+    key = s.key(backbone, query_length, doc_length, str(run), str(qrels))
+    describe = {"name": name, "stage": 1, "start": backbone, "queries": len(data.qids),
+                "skipped_queries": len(data.too_few), "query_length": query_length, "doc_length": doc_length}
+    return fit(model, data, s, s.steps, _texts(docstore, run), qtext, out, Path(scratch) / key, "infonce", describe,
+               crash_after)
+
+
+def train_stage2(start: str, distill: str, queries: str, docstore: str, out: str, scratch: str, *,
+                 start_is_checkpoint: bool, query_length: int | None = 32, doc_length: int | None = 256,
+                 threads: int | None = None, crash_after: int | None = None, name: str = "stage2", **settings) -> dict:
+    """Stage 2: RankNet / ADR-MSE over whole query groups of a distillation set, for ``epochs`` epochs."""
+    from .distill import read_distill_set
+
+    if threads:
+        torch.set_num_threads(threads)
+    s = TrainSettings(**settings)
+    if s.loss not in ("ranknet", "adr-mse", "infonce"):
+        raise ValueError(f"unknown stage-2 loss {s.loss!r}")
+    if not s.epochs:
+        raise ValueError("stage 2 needs epochs")
+    qtext = _qtext(queries)
+    data = Stage2Data(read_distill_set(distill), qtext, s.seed, source=distill)
+    steps = s.epochs * math.ceil(len(data.qids) / s.batch_queries)
+    model = _model(start, query_length, doc_length, s.seed, from_checkpoint=start_is_checkpoint)
+    key = s.key(start, query_length, doc_length, str(distill))
+    describe = {"name": name, "stage": 2, "start": start, "dual": start_is_checkpoint, "queries": len(data.qids),
+                "query_length": query_length, "doc_length": doc_length}
+    return fit(model, data, s, steps, _texts(docstore, distill), qtext, out, Path(scratch) / key, s.loss, describe,
+               crash_after)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m rankdistill.train stage1|stage2 --json '{...kwargs...}'`` (for torchrun / accelerate launch)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m rankdistill.train")
+    p.add_argument("stage", choices=["stage1", "stage2"])
+    p.add_argument("--json", required=True, help="keyword arguments of train_stage1 / train_stage2 as JSON")
+    a = p.parse_args(argv)
+    kwargs = json.loads(a.json)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    (train_stage1 if a.stage == "stage1" else train_stage2)(**kwargs)
+
+
+if __name__ == "__main__":
+    main()

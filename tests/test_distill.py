@@ -1,0 +1,81 @@
+"""Distillation sets: projection (rank-distillm utils/subsample.py), re-run, seeded nested samples, reporting."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from rankdistill.distill import build, build_distill_set, read_distill_set, sample_queries
+from rankdistill.errors import InputError
+from rankdistill.runs import read_run, write_run
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["qid", "docno", "score"])
+
+
+# first stage d1 > d2 > ... > d6; teacher re-ranked the top 5 into d3 d1 d5 d2 d4
+FS = frame([("1", f"d{i}", 7.0 - i) for i in range(1, 7)])
+T = frame([("1", d, 5.0 - i) for i, d in enumerate(["d3", "d1", "d5", "d2", "d4"])])
+
+
+def test_projection_keeps_first_stage_top_d_in_teacher_order():
+    table, counts = build(T, FS, None, depth=3, mode="projection")
+    assert list(table["docno"]) == ["d3", "d1", "d2"]  # d5 has first-stage rank 5 > 3
+    assert list(table["rank"]) == [1, 2, 3] and list(table["target"]) == [3, 2, 1]
+    assert list(table["first_stage_rank"]) == [3, 1, 2] and counts == {"1": 3}
+
+
+def test_rerun_takes_teacher_top_d():
+    table, _ = build(T, FS, None, depth=3, mode="rerun")
+    assert list(table["docno"]) == ["d3", "d1", "d5"] and list(table["target"]) == [3, 2, 1]
+
+
+def test_targets_are_d_plus_1_minus_rank_for_short_queries():
+    table, counts = build(T, FS, None, depth=10, mode="projection")
+    assert counts == {"1": 5} and list(table["target"]) == [10, 9, 8, 7, 6]
+
+
+def test_sample_is_seeded_and_nested():
+    qids = [str(i) for i in range(100)]
+    a, b = sample_queries(qids, 10, seed=1), sample_queries(qids, 20, seed=1)
+    assert a == sample_queries(qids, 10, seed=1) and set(a) < set(b) and a != sample_queries(qids, 10, seed=2)
+    assert sample_queries(qids, None) == sorted(qids, key=int)
+
+
+def test_build_distill_set_reports_short_queries(tmp_path):
+    fs = pd.concat([FS, frame([("2", f"e{i}", 9.0 - i) for i in range(1, 9)])])
+    t = pd.concat([T, frame([("2", d, 9.0 - i) for i, d in enumerate(["e2", "e1"])])])  # query 2: 2 candidates
+    write_run(fs, tmp_path / "fs.run")
+    write_run(t, tmp_path / "t.run")
+    (tmp_path / "q.tsv").write_text("1\tfirst query\n2\tsecond query\n")
+    out = {k: tmp_path / f"ds.{k}" for k in ("parquet", "run", "json")}
+    stats = build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", out["parquet"], out["run"],
+                              out["json"], num_queries=5, depth=4, name="ds")
+    assert stats["short_queries"] == {"2": 2} and stats["queries"] == 2 and stats["dropped_queries"] == []
+    assert json.loads(out["json"].read_text())["pairs"] == 6
+    table = read_distill_set(out["parquet"])
+    assert list(table[table.qid == "2"]["docno"]) == ["e2", "e1"] and list(table[table.qid == "2"]["target"]) == [4, 3]
+    run = read_run(out["run"])  # lightning-ir readable: score = target
+    assert set(run["score"]) == {4.0, 3.0, 2.0, 1.0}
+    stats = build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", out["parquet"], out["run"],
+                              out["json"], num_queries=None, depth=4, min_candidates=3, name="ds")
+    assert stats["dropped_queries"] == ["2"] and stats["queries"] == 1
+
+
+def test_rerun_mode_checks_teacher_depth(tmp_path):
+    write_run(FS, tmp_path / "fs.run")
+    write_run(T, tmp_path / "t.run")
+    (tmp_path / "q.tsv").write_text("1\tfirst query\n")
+    with pytest.raises(InputError, match="outside the first stage's top 3"):
+        build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", tmp_path / "a.parquet",
+                          tmp_path / "a.run", tmp_path / "a.json", num_queries=None, depth=3, mode="rerun")
+
+
+def test_teacher_queries_without_text_are_an_error(tmp_path):
+    write_run(FS, tmp_path / "fs.run")
+    write_run(T, tmp_path / "t.run")
+    (tmp_path / "q.tsv").write_text("7\tother\n")
+    with pytest.raises(InputError, match="have no text"):
+        build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", tmp_path / "a.parquet",
+                          tmp_path / "a.run", tmp_path / "a.json", num_queries=None, depth=3)
