@@ -114,6 +114,37 @@ def _check_references(config: dict) -> None:
 _REFERENCE_HOOKS: list = []
 
 
+def _check_imported_runs(config: dict) -> list[str]:
+    """An ``import`` first stage names runs of existing query sets, one for each evaluated one."""
+    problems = []
+    qsets = config.get("query_sets", {})
+    evaluated = config.get("evaluation", {})
+    for name, fs in config.get("first_stages", {}).items():
+        if fs.get("kind") != "import":
+            continue
+        for qs in fs.get("runs", {}):
+            if qs not in qsets:
+                problems.append(f"first_stages.{name}.runs: {qs!r} is not a query set (have {sorted(qsets)})")
+        if name in evaluated.get("first_stages", []):
+            for qs in evaluated.get("query_sets", []):
+                if qs not in fs.get("runs", {}):
+                    problems.append(f"first_stages.{name}.runs: no run for the evaluated query set {qs!r}")
+        for qs, src in fs.get("runs", {}).items():
+            if isinstance(src, str) and src.startswith(("http://", "https://")):
+                problems.append(f"first_stages.{name}.runs.{qs}: a URL needs an expected checksum: "
+                                f"{{url: ..., sha256: ...}} or {{url: ..., md5: ...}}")
+            elif isinstance(src, dict):
+                given = [k for k in ("path", "url", "irds") if src.get(k)]
+                if len(given) != 1:
+                    problems.append(f"first_stages.{name}.runs.{qs}: give exactly one of path, url, irds")
+                elif given == ["url"] and not (src.get("sha256") or src.get("md5")):
+                    problems.append(f"first_stages.{name}.runs.{qs}: a URL needs an expected sha256 or md5")
+    return problems
+
+
+_REFERENCE_HOOKS.append(_check_imported_runs)
+
+
 def load(path: str | os.PathLike) -> dict:
     """Read a YAML config file and validate it."""
     with open(path, encoding="utf-8") as f:

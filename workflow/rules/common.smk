@@ -115,3 +115,32 @@ def preflight_check():
         check(config)
     except UnavailableError as e:
         raise WorkflowError(str(e)) from None
+
+
+# --- neural first stages and imported runs (workflow/rules/first_stage.smk) ---
+
+def first_stage_param(key):
+    """A param reading one setting of the wildcard's first stage (defaults filled by the schema)."""
+
+    def get(wildcards):
+        return config["first_stages"][wildcards.first_stage].get(key)
+
+    get.__name__ = f"first_stage_{key}"
+    return get
+
+
+def colbert_search_index(wildcards):
+    """Exact search reads the embedding shards; PLAID search reads the PLAID index built from them."""
+    if config["first_stages"][wildcards.first_stage]["index"] == "plaid":
+        return f"results/plaid/{wildcards.first_stage}"
+    return f"results/index/{wildcards.first_stage}"
+
+
+def imported_run_source(wildcards):
+    runs = config["first_stages"][wildcards.first_stage]["runs"]
+    if wildcards.query_set not in runs:
+        raise ValueError(
+            f"first stage {wildcards.first_stage!r} (kind import) has no run for query set "
+            f"{wildcards.query_set!r}; add first_stages.{wildcards.first_stage}.runs.{wildcards.query_set}"
+        )
+    return runs[wildcards.query_set]

@@ -49,3 +49,181 @@ rule retrieve_bm25:
         "../../envs/pyterrier.yaml"
     script:
         "../scripts/retrieve_bm25.py"
+
+
+# --- neural first stages (dense bi-encoder, ColBERT) and imported runs ------------------------
+
+
+rule encode_dense:
+    input:
+        docstore="results/collection/docs.sqlite",
+    output:
+        index=directory("results/index/{first_stage}"),
+    log:
+        "results/logs/index/{first_stage}.log",
+    benchmark:
+        "results/benchmarks/index/{first_stage}.tsv"
+    wildcard_constraints:
+        first_stage=_alternatives(names_of_kind("first_stages", "dense")),
+    params:
+        model=first_stage_param("model"),
+        pooling=first_stage_param("pooling"),
+        similarity=first_stage_param("similarity"),
+        doc_length=first_stage_param("doc_length"),
+        doc_prefix=first_stage_param("doc_prefix"),
+        batch_size=first_stage_param("batch_size"),
+        shard_size=first_stage_param("shard_size"),
+        code=code_version("rankdistill.retrieval.dense", "rankdistill.retrieval.encoders"),
+    threads: 4
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(480),
+        gpu=1,
+    conda:
+        "../../envs/neural.yaml"
+    script:
+        "../scripts/encode_dense.py"
+
+
+rule retrieve_dense:
+    input:
+        index="results/index/{first_stage}",
+        queries=query_file("{query_set}"),
+    output:
+        run="results/first_stage/{first_stage}/{query_set}.run",
+    log:
+        "results/logs/first_stage/{first_stage}/{query_set}.log",
+    benchmark:
+        "results/benchmarks/first_stage/{first_stage}/{query_set}.tsv"
+    wildcard_constraints:
+        first_stage=_alternatives(names_of_kind("first_stages", "dense")),
+    params:
+        model=first_stage_param("model"),
+        pooling=first_stage_param("pooling"),
+        similarity=first_stage_param("similarity"),
+        query_length=first_stage_param("query_length"),
+        query_prefix=first_stage_param("query_prefix"),
+        depth=first_stage_param("depth"),
+        batch_size=first_stage_param("batch_size"),
+        code=code_version("rankdistill.retrieval.dense", "rankdistill.retrieval.encoders", "rankdistill.runs"),
+    threads: 4
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(120),
+        gpu=1,
+    conda:
+        "../../envs/neural.yaml"
+    script:
+        "../scripts/retrieve_dense.py"
+
+
+rule encode_colbert:
+    input:
+        docstore="results/collection/docs.sqlite",
+    output:
+        index=directory("results/index/{first_stage}"),
+    log:
+        "results/logs/index/{first_stage}.log",
+    benchmark:
+        "results/benchmarks/index/{first_stage}.tsv"
+    wildcard_constraints:
+        first_stage=_alternatives(names_of_kind("first_stages", "colbert")),
+    params:
+        model=first_stage_param("model"),
+        doc_length=first_stage_param("doc_length"),
+        batch_size=first_stage_param("batch_size"),
+        shard_size=first_stage_param("shard_size"),
+        code=code_version("rankdistill.retrieval.colbert", "rankdistill.retrieval.encoders"),
+    threads: 4
+    resources:
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(720),
+        gpu=1,
+    conda:
+        "../../envs/neural.yaml"
+    script:
+        "../scripts/encode_colbert.py"
+
+
+rule index_plaid:
+    input:
+        index="results/index/{first_stage}",
+    output:
+        plaid=directory("results/plaid/{first_stage}"),
+    log:
+        "results/logs/plaid/{first_stage}.log",
+    benchmark:
+        "results/benchmarks/plaid/{first_stage}.tsv"
+    wildcard_constraints:
+        first_stage=_alternatives(
+            [n for n in names_of_kind("first_stages", "colbert") if config["first_stages"][n]["index"] == "plaid"]
+        ),
+    params:
+        plaid=first_stage_param("plaid"),
+        code=code_version("rankdistill.retrieval.colbert", "rankdistill.retrieval.encoders"),
+    threads: 8
+    resources:
+        mem_mb=per_attempt(64000),
+        runtime=per_attempt(720),
+        gpu=1,
+    conda:
+        "../../envs/plaid.yaml"
+    script:
+        "../scripts/index_plaid.py"
+
+
+rule retrieve_colbert:
+    input:
+        index=colbert_search_index,
+        queries=query_file("{query_set}"),
+    output:
+        run="results/first_stage/{first_stage}/{query_set}.run",
+    log:
+        "results/logs/first_stage/{first_stage}/{query_set}.log",
+    benchmark:
+        "results/benchmarks/first_stage/{first_stage}/{query_set}.tsv"
+    wildcard_constraints:
+        first_stage=_alternatives(names_of_kind("first_stages", "colbert")),
+    params:
+        model=first_stage_param("model"),
+        index_kind=first_stage_param("index"),
+        plaid=first_stage_param("plaid"),
+        query_length=first_stage_param("query_length"),
+        depth=first_stage_param("depth"),
+        batch_size=first_stage_param("batch_size"),
+        code=code_version("rankdistill.retrieval.colbert", "rankdistill.retrieval.encoders", "rankdistill.runs"),
+    threads: 4
+    resources:
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(240),
+        gpu=1,
+    conda:
+        "../../envs/neural.yaml"
+    script:
+        "../scripts/retrieve_colbert.py"
+
+
+rule import_run:
+    input:
+        queries=query_file("{query_set}"),
+    output:
+        run="results/first_stage/{first_stage}/{query_set}.run",
+    log:
+        "results/logs/first_stage/{first_stage}/{query_set}.log",
+    benchmark:
+        "results/benchmarks/first_stage/{first_stage}/{query_set}.tsv"
+    wildcard_constraints:
+        first_stage=_alternatives(names_of_kind("first_stages", "import")),
+    params:
+        source=imported_run_source,
+        depth=first_stage_param("depth"),
+        cache_dir="results/cache/downloads",
+        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs"),
+    threads: 1
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(120),
+    conda:
+        "../../envs/pyterrier.yaml"
+    script:
+        "../scripts/import_run.py"

@@ -1,0 +1,340 @@
+"""Imported first stages: published runs instead of computed ones (kind ``import``).
+
+An import first stage maps each query set to a *source*:
+
+* a local path, or an ``http(s)://`` URL with an expected ``sha256`` or ``md5`` (required for
+  URLs): the file is downloaded once into a cache folder keyed by the checksum, written to a
+  temporary sibling and renamed into place only if the checksum matches; a mismatch is an
+  :class:`InputError` and nothing is cached;
+* ``irds:<id>``: the scoreddocs of an ir_datasets id (ids registered by lightning-ir, such as
+  ``msmarco-passage/train/rank-distillm-colbert``, are found when lightning-ir is installed).
+
+Formats: TREC runs (``qid Q0 docno rank score tag``, space or tab separated, optionally
+``.gz``) and Parquet (columns ``qid, docno, score``, or lightning-ir's ``query_id, doc_id``).
+
+The run is converted with memory bounded by a chunk size (an external merge sort), restricted
+to the query set's queries, cut to ``depth`` per query and written exactly as
+:func:`rankdistill.runs.write_run` would (trec_eval order, 1-based ranks), so a 100M-line
+training run imports with constant memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import logging
+import math
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import ConfigError, InputError, UnavailableError
+from ..io import atomic_open, file_digest, open_text
+from ..runs import natural_key
+
+log = logging.getLogger(__name__)
+
+CHECKSUMS = ("sha256", "md5")
+_CHUNK_ROWS = 2_000_000
+
+
+# --- sources ------------------------------------------------------------------------------
+
+def normalise_source(source) -> dict:
+    """A source from the config (string or mapping) as ``{"kind": path|url|irds, ...}``."""
+    if isinstance(source, str):
+        source = {"irds": source[5:]} if source.startswith("irds:") else (
+            {"url": source} if re.match(r"^https?://", source) else {"path": source})
+    if not isinstance(source, dict):
+        raise ConfigError(f"a run source must be a path, URL, 'irds:<id>' or a mapping, got {source!r}")
+    src = dict(source)
+    kinds = [k for k in ("path", "url", "irds") if src.get(k)]
+    if len(kinds) != 1:
+        raise ConfigError(f"a run source needs exactly one of path, url, irds; got {source!r}")
+    kind = kinds[0]
+    if kind == "path" and re.match(r"^https?://", str(src["path"])):
+        kind, src["url"] = "url", src.pop("path")
+    sums = [a for a in CHECKSUMS if src.get(a)]
+    if kind == "url" and not sums:
+        raise ConfigError(f"run URL {src['url']!r} needs an expected checksum (sha256 or md5) so that a changed or "
+                          "corrupted download is noticed")
+    for a in sums:
+        want = {"sha256": 64, "md5": 32}[a]
+        if not re.fullmatch(rf"[0-9a-fA-F]{{{want}}}", str(src[a])):
+            raise ConfigError(f"{a} of run source {src.get(kind)!r} must be {want} hex digits, got {src[a]!r}")
+        src[a] = str(src[a]).lower()
+    src["kind"] = kind
+    return src
+
+
+def _verify(path: Path, src: dict, origin: str) -> None:
+    for algo in CHECKSUMS:
+        if src.get(algo):
+            got = file_digest(path, algo)
+            if got != src[algo]:
+                raise InputError(origin, f"{algo} mismatch: expected {src[algo]}, got {got} (the file changed or the "
+                                         "download is corrupt; nothing was cached)")
+
+
+def _cache_path(src: dict, cache_dir: Path) -> Path:
+    algo = next(a for a in CHECKSUMS if src.get(a))
+    name = Path(urllib.parse.urlparse(src["url"]).path).name or "download"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    return cache_dir / f"{algo}-{src[algo]}" / name
+
+
+def download(src: dict, cache_dir: str | os.PathLike, timeout: float = 60.0) -> Path:
+    """The cached file for a URL source: downloaded (atomically, checksum verified) if absent."""
+    target = _cache_path(src, Path(cache_dir))
+    if target.exists():
+        try:
+            _verify(target, src, str(target))
+            log.info("using cached %s", target)
+            return target
+        except InputError:
+            log.warning("cached %s does not match its checksum; downloading it again", target)
+            target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        hashes = {a: hashlib.new(a) for a in CHECKSUMS if src.get(a)}
+        req = urllib.request.Request(src["url"], headers={"User-Agent": "rankdistill"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp, os.fdopen(fd, "wb") as f:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                from tqdm import tqdm
+
+                with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {target.name}", mininterval=5) as bar:
+                    while block := resp.read(1 << 20):
+                        f.write(block)
+                        for h in hashes.values():
+                            h.update(block)
+                        bar.update(len(block))
+                f.flush()
+                os.fsync(f.fileno())
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            if isinstance(e, urllib.error.HTTPError) and e.code == 404:
+                raise InputError(src["url"], "not found (HTTP 404)") from None
+            raise UnavailableError(f"could not download {src['url']}: {e}. Download it where the network is "
+                                   f"reachable and configure it as a local path (with the same checksum).") from e
+        for algo, h in hashes.items():
+            if h.hexdigest() != src[algo]:
+                raise InputError(src["url"], f"{algo} mismatch: expected {src[algo]}, got {h.hexdigest()} (the file "
+                                             "changed or the download is corrupt; nothing was cached)")
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+        if not target.exists() and not any(target.parent.iterdir()):
+            target.parent.rmdir()  # a failed download leaves no trace in the cache
+    log.info("downloaded %s to %s", src["url"], target)
+    return target
+
+
+def resolve(source, cache_dir: str | os.PathLike) -> tuple[dict, Path | None]:
+    """(normalised source, local file or None for irds), checksums verified."""
+    src = normalise_source(source)
+    if src["kind"] == "url":
+        return src, download(src, cache_dir)
+    if src["kind"] == "path":
+        path = Path(src["path"])
+        if not path.exists():
+            raise InputError(path, "run file does not exist")
+        if any(src.get(a) for a in CHECKSUMS):
+            _verify(path, src, str(path))
+        else:
+            log.info("%s has sha256 %s (add it to the config to pin this file)", path, file_digest(path))
+        return src, path
+    return src, None
+
+
+# --- rows ---------------------------------------------------------------------------------
+
+def _trec_rows(path: Path) -> Iterator[tuple[str, str, float]]:
+    with open_text(path) as f:
+        for lineno, line in enumerate(f, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise InputError(path, f"expected 6 columns 'qid Q0 docno rank score tag', found {len(parts)}", lineno)
+            try:
+                score = float(parts[4])
+            except ValueError:
+                raise InputError(path, f"score {parts[4]!r} is not a number", lineno) from None
+            if not math.isfinite(score):
+                raise InputError(path, f"score {parts[4]!r} is not finite", lineno)
+            yield parts[0], parts[2], score
+
+
+_PARQUET_NAMES = {"qid": ("qid", "query_id"), "docno": ("docno", "doc_id", "docid"), "score": ("score",)}
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[str, str, float]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:
+        raise InputError(path, f"not a readable Parquet file: {e}") from None
+    names = pf.schema_arrow.names
+    cols = {}
+    for want, options in _PARQUET_NAMES.items():
+        found = [c for c in options if c in names]
+        if not found:
+            raise InputError(path, f"no {want} column (one of {list(options)}) among {names}")
+        cols[want] = found[0]
+    for batch in pf.iter_batches(columns=list(cols.values()), batch_size=100_000):
+        q = batch.column(cols["qid"]).to_pylist()
+        d = batch.column(cols["docno"]).to_pylist()
+        s = batch.column(cols["score"]).to_pylist()
+        for a, b, c in zip(q, d, s):
+            if c is None or not math.isfinite(float(c)):
+                raise InputError(path, f"non-finite or missing score for ({a}, {b})")
+            yield str(a), str(b), float(c)
+
+
+def _irds_rows(dataset_id: str) -> Iterator[tuple[str, str, float]]:
+    try:
+        import ir_datasets
+    except ImportError as e:
+        raise UnavailableError("ir_datasets is not installed") from e
+    try:
+        ds = ir_datasets.load(dataset_id)
+    except KeyError:
+        try:  # lightning-ir registers the Rank-DistiLLM runs (msmarco-passage/train/rank-distillm-*) on import
+            import lightning_ir  # noqa: F401
+
+            ds = ir_datasets.load(dataset_id)
+        except (ImportError, KeyError):
+            raise UnavailableError(
+                f"ir_datasets has no dataset {dataset_id!r}. Ids such as msmarco-passage/train/rank-distillm-colbert "
+                "are registered by lightning-ir (pip install lightning-ir); or configure the run file's URL with "
+                "its md5 instead (see config/paper.yaml)."
+            ) from None
+    if not ds.has_scoreddocs():
+        raise UnavailableError(f"ir_datasets {dataset_id!r} has no scoreddocs")
+    try:
+        for s in ds.scoreddocs_iter():
+            yield str(s.query_id), str(s.doc_id), float(s.score)
+    except (OSError, ConnectionError) as e:
+        raise UnavailableError(f"could not fetch the scoreddocs of ir_datasets {dataset_id!r}: {e}") from e
+
+
+def iter_rows(src: dict, path: Path | None) -> Iterator[tuple[str, str, float]]:
+    if src["kind"] == "irds":
+        return _irds_rows(src["irds"])
+    assert path is not None
+    fmt = src.get("format") or ("parquet" if path.name.endswith((".parquet", ".pq")) else "trec")
+    if fmt == "parquet":
+        return _parquet_rows(path)
+    if fmt == "trec":
+        return _trec_rows(path)
+    raise ConfigError(f"unknown run format {fmt!r} (trec or parquet)")
+
+
+# --- bounded-memory conversion ------------------------------------------------------------
+
+class _Desc:
+    """Reverses string order inside sort keys (docno descending, as trec_eval breaks ties)."""
+
+    __slots__ = ("s",)
+
+    def __init__(self, s: str):
+        self.s = s
+
+    def __lt__(self, other: "_Desc") -> bool:
+        return self.s > other.s
+
+    def __eq__(self, other) -> bool:
+        return self.s == other.s
+
+
+def _key(row):
+    return (natural_key(row[0]), -row[2], _Desc(row[1]))
+
+
+def _spill(rows: list, folder: Path, n: int) -> Path:
+    rows.sort(key=_key)
+    p = folder / f"chunk-{n:05d}.tsv"
+    with open(p, "w", encoding="utf-8") as f:
+        for q, d, s in rows:
+            f.write(f"{q}\t{d}\t{s!r}\n")
+    return p
+
+
+def _read_chunk(p: Path) -> Iterator[tuple[str, str, float]]:
+    with open(p, encoding="utf-8") as f:
+        for line in f:
+            q, d, s = line.rstrip("\n").split("\t")
+            yield q, d, float(s)
+
+
+def convert(rows: Iterator[tuple[str, str, float]], out: str | os.PathLike, qids: set[str] | None = None,
+            depth: int | None = None, tag: str = "import", origin: str = "run",
+            chunk_rows: int = _CHUNK_ROWS) -> dict:
+    """Sort ``rows`` (qid, docno, score) into trec_eval order, cut to ``depth``, write a TREC run.
+
+    An external merge sort: at most ``chunk_rows`` rows are held in memory. Only queries in
+    ``qids`` (if given) are kept. A duplicate (qid, docno) is an :class:`InputError`.
+    """
+    stats = {"rows": 0, "dropped_queries": set(), "queries": 0, "written": 0}
+    with tempfile.TemporaryDirectory(prefix=".import-", dir=Path(out).parent if Path(out).parent.exists() else None) as td:
+        folder = Path(td)
+        chunks, buf = [], []
+        for q, d, s in rows:
+            stats["rows"] += 1
+            if qids is not None and q not in qids:
+                if len(stats["dropped_queries"]) < 100_000:
+                    stats["dropped_queries"].add(q)
+                continue
+            buf.append((q, d, s))
+            if len(buf) >= chunk_rows:
+                chunks.append(_spill(buf, folder, len(chunks)))
+                buf = []
+        merged = heapq.merge(*(_read_chunk(p) for p in chunks), sorted(buf, key=_key), key=_key)
+        with atomic_open(out) as f:
+            cur, rank, seen = None, 0, set()
+            for q, d, s in merged:
+                if q != cur:
+                    cur, rank, seen = q, 0, set()
+                    stats["queries"] += 1
+                if d in seen:
+                    raise InputError(origin, f"duplicate (qid, docno) = ({q}, {d})")
+                seen.add(d)
+                rank += 1
+                if depth is not None and rank > depth:
+                    continue
+                f.write(f"{q} Q0 {d} {rank} {s!r} {tag}\n")
+                stats["written"] += 1
+    if stats["written"] == 0:
+        raise InputError(origin, "no rows left for the query set's queries (wrong source for this query set?)")
+    stats["dropped_queries"] = len(stats["dropped_queries"])
+    return stats
+
+
+def import_run(source, out: str | os.PathLike, queries: str | os.PathLike | None = None, depth: int | None = None,
+               cache_dir: str | os.PathLike = "results/cache/downloads", tag: str = "import",
+               chunk_rows: int = _CHUNK_ROWS) -> dict:
+    """Fetch (cached, checksummed) and convert one source into the run file ``out``."""
+    from ..datasets.queries import read_queries
+
+    src, path = resolve(source, cache_dir)
+    origin = str(path) if path is not None else f"irds:{src['irds']}"
+    qids = set(read_queries(queries)["qid"]) if queries else None
+    stats = convert(iter_rows(src, path), out, qids, depth, tag, origin, chunk_rows)
+    if qids is not None:
+        missing = len(qids) - stats["queries"]
+        if missing:
+            log.warning("%d of %d queries of the query set have no results in %s", missing, len(qids), origin)
+        if stats["dropped_queries"]:
+            log.info("dropped %d queries of %s that are not in the query set", stats["dropped_queries"], origin)
+    log.info("imported %d rows (%d queries) from %s into %s", stats["written"], stats["queries"], origin, out)
+    return stats
+
