@@ -6,6 +6,9 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+report: "workflow/report/workflow.rst"
+
+
 # --configfile replaces the embedded default instead of being merged into it (Snakemake would
 # otherwise deep-merge config/paper.yaml over the synthetic default's keys)
 if not config:

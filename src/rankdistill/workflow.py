@@ -78,15 +78,40 @@ def run(smk, func, *args, **kwargs):
     setup_logging(log_path)
     log = logging.getLogger("rankdistill")
     log.info("rule %s: %s(%s)", smk.rule, func.__name__, ", ".join(f"{k}={v!r}" for k, v in kwargs.items()))
+    inputs = _input_digests(smk, log)
     try:
         with _stderr_to(log_path):
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
     except RankDistillError as e:
         log.debug("%s", traceback.format_exc())
         with contextlib.suppress(Exception), open(log_path, "a") as f:  # type: ignore[arg-type]
             f.write(traceback.format_exc())
         print(f"rankdistill error in rule {smk.rule}: {e}", file=sys.stderr)
         raise SystemExit(1) from None
+    _write_manifests(smk, inputs, log)
+    return result
+
+
+# Provenance side files <output>.manifest.json (rankdistill.provenance). They never fail a job:
+# a finished result is worth more than its manifest (a warning goes to the log instead).
+def _input_digests(smk, log: logging.Logger):
+    from .provenance import job_input_digests
+
+    try:
+        return job_input_digests(smk)
+    except Exception:  # noqa: BLE001
+        log.warning("could not checksum the inputs of rule %s:\n%s", smk.rule, traceback.format_exc())
+        return None
+
+
+def _write_manifests(smk, inputs, log: logging.Logger) -> None:
+    from .provenance import write_job_manifests
+
+    try:
+        for path in write_job_manifests(smk, inputs):
+            log.info("manifest: %s", path)
+    except Exception:  # noqa: BLE001
+        log.warning("could not write provenance manifests for rule %s:\n%s", smk.rule, traceback.format_exc())
 
 
 @contextlib.contextmanager

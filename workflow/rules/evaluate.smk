@@ -24,9 +24,12 @@ rule table:
     input:
         per_query=[eval_file(*cell) for cell in table_cells()],
     output:
-        tex="results/table.tex",
-        csv="results/table.csv",
-        md="results/table.md",
+        tex=report("results/table.tex", caption="../report/table.rst", category="Tables",
+                   subcategory="Main table", labels={"table": "main", "format": "LaTeX"}),
+        csv=report("results/table.csv", caption="../report/table.rst", category="Tables",
+                   subcategory="Main table", labels={"table": "main", "format": "CSV"}),
+        md=report("results/table.md", caption="../report/table.rst", category="Tables",
+                  subcategory="Main table", labels={"table": "main", "format": "Markdown"}),
     log:
         "results/logs/table.log",
     params:

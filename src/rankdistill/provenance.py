@@ -1,0 +1,313 @@
+"""Provenance manifests: what produced a result file, from what, with which code and settings.
+
+Every rule script runs through :func:`rankdistill.workflow.run`, which calls
+:func:`write_job_manifests` after the job succeeded. Each output ``X`` (file or folder) gets a side
+file ``X.manifest.json`` (for a folder: next to it, ``results/index/bm25.manifest.json``) with
+
+* ``rule``, ``wildcards``, ``params`` (the rule's config slice: every setting that changes the
+  result, including the ``code`` hash of the package modules it runs), ``threads``, ``attempt``;
+* ``inputs`` and ``outputs``: path, size and a checksum (see :func:`path_digest`);
+* ``models``: every model reference found in the params (keys such as ``model``/``backbone`` or a
+  ``package:`` reference) with the resolved path and its checksum, or the hub id and the
+  revision found in the local Hugging Face cache;
+* ``packages``: versions of rankdistill and the libraries that decide results (torch,
+  transformers, pyterrier, ...), read from package metadata without importing them;
+* ``git``: the workflow checkout's commit and whether tracked files had local edits;
+* ``python``, ``platform``, ``host``, ``created`` (UTC).
+
+Manifests are side files: Snakemake does not know them, so they never trigger reruns and
+`snakemake --delete-all-output` leaves them (delete ``results/`` to clean up). A rerun overwrites
+the manifest with the new job's.
+
+Checksums (``method`` says which one was used):
+
+* ``sha256``: the whole file, for files up to ``FULL_HASH_MAX`` (64 MiB);
+* ``sha256-size-head-tail``: SHA-256 of the size plus the first and last MiB, for larger files
+  (an 8.8M-passage SQLite store or a multi-GB checkpoint is not read in full after every job);
+  it detects truncation, appends and rewritten headers, not an edit in the middle;
+* ``sha256-listing``: for a folder, SHA-256 over the sorted list of (relative path, size,
+  checksum of the file as above), so it changes when any file is added, removed or rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import socket
+import subprocess
+import sys
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .io import atomic_open
+
+log = logging.getLogger(__name__)
+
+MANIFEST_SUFFIX = ".manifest.json"
+FORMAT_VERSION = 1
+FULL_HASH_MAX = 64 << 20
+SAMPLE = 1 << 20
+SKIP_IN_DIRS = {".snakemake_timestamp"}
+
+# Distributions whose versions decide results (missing ones are left out of the manifest).
+PACKAGES = (
+    "rankdistill", "torch", "transformers", "accelerate", "tokenizers", "safetensors",
+    "sentence-transformers", "gguf", "vllm", "numpy", "pandas", "scipy", "statsmodels",
+    "python-terrier", "pyterrier", "pyterrier-pisa", "ir-datasets", "ir-measures", "snakemake",
+)
+# Param keys whose string values name a model (in addition to any "package:..." reference).
+MODEL_KEYS = {"model", "backbone", "tokenizer", "teacher_model", "student_model", "encoder", "checkpoint"}
+
+
+def manifest_path(output: str | os.PathLike) -> Path:
+    """``results/x.run`` -> ``results/x.run.manifest.json``; a folder ``results/index/bm25/`` -> ``results/index/bm25.manifest.json``."""
+    p = Path(output)
+    return p.with_name(p.name + MANIFEST_SUFFIX)
+
+
+def file_digest(path: str | os.PathLike, full_max: int = FULL_HASH_MAX) -> dict:
+    """Checksum of one file: full SHA-256 up to ``full_max`` bytes, else size + first/last MiB."""
+    path = Path(path)
+    size = path.stat().st_size
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        if size <= full_max:
+            while block := f.read(1 << 20):
+                h.update(block)
+            return {"size": size, "method": "sha256", "sha256": h.hexdigest()}
+        h.update(str(size).encode())
+        h.update(f.read(SAMPLE))
+        f.seek(max(size - SAMPLE, 0))
+        h.update(f.read(SAMPLE))
+    return {"size": size, "method": "sha256-size-head-tail", "sha256": h.hexdigest()}
+
+
+def dir_digest(path: str | os.PathLike, full_max: int = FULL_HASH_MAX) -> dict:
+    """Checksum of a folder: SHA-256 over its sorted (relative path, size, file checksum) listing."""
+    root = Path(path)
+    h = hashlib.sha256()
+    n = total = 0
+    for p in sorted(root.rglob("*")):
+        if p.name in SKIP_IN_DIRS or not p.is_file():
+            continue
+        d = file_digest(p, full_max)
+        rel = p.relative_to(root).as_posix()
+        h.update(f"{rel}\0{d['size']}\0{d['sha256']}\n".encode())
+        n += 1
+        total += d["size"]
+    return {"size": total, "files": n, "method": "sha256-listing", "sha256": h.hexdigest()}
+
+
+def path_digest(path: str | os.PathLike, full_max: int = FULL_HASH_MAX) -> dict:
+    """``{"path", "size", "method", "sha256"}`` for a file or folder; ``{"path", "missing": True}`` if absent."""
+    p = Path(path)
+    if p.is_dir():
+        return {"path": str(path), **dir_digest(p, full_max)}
+    if p.is_file():
+        return {"path": str(path), **file_digest(p, full_max)}
+    return {"path": str(path), "missing": True}
+
+
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str]:
+    """Installed versions from package metadata (nothing is imported)."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@lru_cache(maxsize=8)
+def git_state(path: str | os.PathLike | None = None) -> dict | None:
+    """``{"commit", "dirty"}`` of the git checkout containing ``path`` (None outside git or without git)."""
+    cwd = str(path or Path.cwd())
+    if not os.path.isdir(cwd):
+        cwd = os.path.dirname(cwd) or "."
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
+
+
+def git_commit_label(path: str | os.PathLike | None = None) -> str | None:
+    """``"1a2b3c4d5e6f"`` or ``"1a2b3c4d5e6f+dirty"`` for captions; None outside git."""
+    st = git_state(str(path) if path else None)
+    if not st:
+        return None
+    return st["commit"][:12] + ("+dirty" if st["dirty"] else "")
+
+
+def _hub_revision(repo_id: str) -> str | None:
+    """The commit of a hub model in the local Hugging Face cache (refs/main), if it is there."""
+    home = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface")), "hub")
+    ref = Path(home) / ("models--" + repo_id.replace("/", "--")) / "refs" / "main"
+    try:
+        return ref.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _model_refs(obj: Any, key: str | None = None) -> Iterable[tuple[str, str, Mapping | None]]:
+    """(param path, reference, enclosing mapping) for model references anywhere in the params."""
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            for path, ref, parent in _model_refs(v, str(k)):
+                yield (f"{k}.{path}" if path else str(k)), ref, (parent if parent is not None else obj)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            for path, ref, parent in _model_refs(v, key):
+                yield (f"{i}.{path}" if path else str(i)), ref, parent
+    elif isinstance(obj, str) and (obj.startswith("package:") or (key in MODEL_KEYS and obj)):
+        yield "", obj, None
+
+
+def model_entries(params: Mapping, full_max: int = FULL_HASH_MAX) -> list[dict]:
+    """Model references in the params with their resolved path and checksum (or hub revision)."""
+    from . import assets
+
+    out, seen = [], set()
+    for where, ref, parent in _model_refs(params):
+        if ref in seen:
+            continue
+        seen.add(ref)
+        entry: dict[str, Any] = {"param": where, "ref": ref}
+        if isinstance(parent, Mapping):
+            for extra in ("revision", "sha256", "checksum"):
+                if parent.get(extra):
+                    entry[extra] = parent[extra]
+        try:
+            resolved = assets.resolve(ref)
+        except Exception as e:  # noqa: BLE001 - a manifest must never fail the job
+            entry["error"] = str(e)
+            out.append(entry)
+            continue
+        if os.path.exists(resolved):
+            entry["path"] = resolved
+            entry.update({k: v for k, v in path_digest(resolved, full_max).items() if k != "path"})
+        else:
+            entry["hub_id"] = ref
+            rev = _hub_revision(ref)
+            if rev:
+                entry["cached_revision"] = rev
+        out.append(entry)
+    return out
+
+
+def digests(named: Mapping[str, Any] | None, full_max: int = FULL_HASH_MAX) -> dict:
+    """{name: path_digest} for {name: path or list of paths}."""
+    res = {}
+    for name, val in (named or {}).items():
+        if isinstance(val, (list, tuple)):
+            res[name] = [path_digest(v, full_max) for v in val]
+        else:
+            res[name] = path_digest(val, full_max)
+    return res
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str, sort_keys=True))
+
+
+def build_manifest(*, rule: str, outputs: Mapping[str, Any], inputs: Mapping[str, Any] | None = None,
+                   params: Mapping | None = None, wildcards: Mapping | None = None, threads: int | None = None,
+                   attempt: int | None = None, workflow_dir: str | os.PathLike | None = None,
+                   full_max: int = FULL_HASH_MAX, input_digests: bool = False) -> dict:
+    """The manifest of one job (outputs and inputs: name -> path or list of paths).
+
+    With ``input_digests=True``, ``inputs`` is already the result of :func:`digests` (taken before
+    the job ran: what it read, even if the job or a concurrent one changes an input folder later).
+    """
+
+    params = dict(params or {})
+    return {
+        "rankdistill_manifest": FORMAT_VERSION,
+        "rule": rule,
+        "wildcards": dict(wildcards or {}),
+        "params": _jsonable(params),
+        "threads": threads,
+        "attempt": attempt,
+        "inputs": inputs if input_digests else digests(inputs, full_max),
+        "outputs": digests(outputs, full_max),
+        "models": model_entries(params, full_max),
+        "packages": package_versions(),
+        "git": git_state(str(workflow_dir)) if workflow_dir else git_state(None),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_manifests(manifest: dict) -> list[Path]:
+    """Write ``<output>.manifest.json`` for every output of the job (atomically); returns the paths."""
+    written = []
+    for name, val in manifest["outputs"].items():
+        for entry in val if isinstance(val, list) else [val]:
+            target = manifest_path(str(entry["path"]).rstrip("/"))
+            with atomic_open(target) as f:
+                json.dump({**manifest, "output": entry["path"], "output_name": name}, f, indent=2, sort_keys=False)
+                f.write("\n")
+            written.append(target)
+    return written
+
+
+def _named(nl) -> dict[str, Any]:
+    """A Snakemake Namedlist (input/output/params) as {name: value}; unnamed file entries by position."""
+    named: dict[str, Any] = {}
+    used: set[str] = set()
+    for name, val in (nl.items() if hasattr(nl, "items") else []):
+        if type(val).__name__ in ("Namedlist", "InputFiles", "OutputFiles") or (
+                isinstance(val, list) and all(isinstance(v, str) for v in val) and type(val) is not list):
+            val = [str(v) for v in val]
+        named[name] = val
+        for v in (val if isinstance(val, list) else [val]):
+            if isinstance(v, str):
+                used.add(v)
+    for i, val in enumerate(nl):
+        if isinstance(val, str) and val not in used:
+            named[str(i)] = val
+    return named
+
+
+def job_input_digests(smk, full_max: int = FULL_HASH_MAX) -> dict:
+    """Checksums of a Snakemake job's inputs; call before the job runs."""
+    return digests({k: _paths(v) for k, v in _named(smk.input).items()}, full_max)
+
+
+def write_job_manifests(smk, input_digests: dict | None = None, full_max: int = FULL_HASH_MAX) -> list[Path]:
+    """For a Snakemake ``script:`` job object: write a manifest next to each of its outputs.
+
+    ``input_digests``: from :func:`job_input_digests` before the job ran (computed now if None).
+    """
+    if input_digests is None:
+        input_digests = job_input_digests(smk, full_max)
+    manifest = build_manifest(
+        rule=smk.rule,
+        outputs={k: _paths(v) for k, v in _named(smk.output).items()},
+        inputs=input_digests,
+        input_digests=True,
+        params=_named(smk.params),
+        wildcards={k: str(v) for k, v in smk.wildcards.items()} if hasattr(smk.wildcards, "items") else {},
+        threads=getattr(smk, "threads", None),
+        workflow_dir=getattr(smk, "scriptdir", None),
+        full_max=full_max,
+    )
+    return write_manifests(manifest)
+
+
+def _paths(val):
+    return [str(v) for v in val] if isinstance(val, list) else str(val)

@@ -1,0 +1,154 @@
+"""Exact partial reruns: a change reruns the jobs it affects and their descendants, nothing else.
+
+One real run of the tiny config, then dry runs (`snakemake -n`) after each change, comparing the
+job lists (rule -> count). The commands are the README's examples (.notes/README_reruns.md).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from conftest import Workflow, tiny_config
+
+pytestmark = pytest.mark.slow  # one real run + ~20 dry runs: ~1-2 min on 2 cores
+
+DOWNSTREAM_OF_RETRIEVE = {"retrieve_bm25": 2, "evaluate": 2, "table": 1}  # 2 evaluation query sets
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory) -> Workflow:
+    """The tiny workflow, run to completion once (shared by the tests; each restores what it edits)."""
+    wf = Workflow(tmp_path_factory.mktemp("reruns") / "wf", tiny_config())
+    wf.snakemake("results/table.tex")
+    return wf
+
+
+def _with_config(wf: Workflow, change) -> dict:
+    cfg = copy.deepcopy(tiny_config())
+    change(cfg)
+    wf.write_config(cfg)
+    try:
+        return wf.jobs("results/table.tex")
+    finally:
+        wf.write_config(tiny_config())
+
+
+def _with_edit(wf: Workflow, relpath: str) -> dict:
+    """Dry run after a (behaviour-neutral but real) edit of a package file; the file is restored after."""
+    path = wf.root / relpath
+    old = path.read_bytes()
+    try:
+        path.write_bytes(old + b"\n# edited by test_reruns\n")
+        return wf.jobs("results/table.tex")
+    finally:
+        path.write_bytes(old)
+
+
+def test_complete_run_has_nothing_to_do(done):
+    assert done.jobs() == {}  # default target (rule all -> results/table.tex)
+
+
+def test_bm25_k1_reruns_retrieval_and_descendants_only(done):
+    def change(cfg):
+        cfg["first_stages"]["bm25"]["k1"] = 1.2
+
+    assert _with_config(done, change) == DOWNSTREAM_OF_RETRIEVE  # not collection, index or query sets
+
+
+def test_stemmer_reruns_the_index_too(done):
+    def change(cfg):
+        cfg["first_stages"]["bm25"]["stemmer"] = "none"
+
+    assert _with_config(done, change) == {"index_bm25": 1, **DOWNSTREAM_OF_RETRIEVE}
+
+
+def test_evaluation_depth_reruns_evaluation_and_table(done):
+    def change(cfg):
+        cfg["evaluation"]["depth"] = 20
+
+    assert _with_config(done, change) == {"evaluate": 2, "table": 1}
+
+
+def test_table_label_reruns_only_the_table(done):
+    def change(cfg):
+        cfg["table"] = {"labels": {"test-a": "Test A (renamed)"}}
+
+    assert _with_config(done, change) == {"table": 1}
+
+
+def test_one_query_set_reruns_only_its_branch(done):
+    def change(cfg):
+        cfg["query_sets"]["test-b"]["queries"] = 10
+
+    assert _with_config(done, change) == {"query_set": 1, "retrieve_bm25": 1, "evaluate": 1, "table": 1}
+
+
+def test_editing_package_code_reruns_the_rules_that_use_it(done):
+    # rankdistill.retrieval.bm25 is in the code=code_version(...) param of index_bm25 and retrieve_bm25
+    assert _with_edit(done, "src/rankdistill/retrieval/bm25.py") == {"index_bm25": 1, **DOWNSTREAM_OF_RETRIEVE}
+    # rankdistill.table only in the table rule's
+    assert _with_edit(done, "src/rankdistill/table.py") == {"table": 1}
+
+
+def test_editing_unrelated_code_reruns_nothing(done):
+    assert _with_edit(done, "src/rankdistill/errors.py") == {}
+    assert _with_edit(done, "src/rankdistill/provenance.py") == {}
+
+
+def test_dry_run_says_why(done):
+    """`snakemake -n` names the changed param (README: check this before a long rerun)."""
+    cfg = copy.deepcopy(tiny_config())
+    cfg["first_stages"]["bm25"]["k1"] = 1.2
+    done.write_config(cfg)
+    try:
+        out = done.snakemake("-n", "results/table.tex").stdout
+    finally:
+        done.write_config(tiny_config())
+    assert "Params have changed since last execution" in out and "before: 0.9 now: 1.2" in out
+    assert "Input files updated by another job: results/first_stage/bm25/test-a.run" in out
+
+
+# --- the README's targeted-rerun commands (.notes/README_reruns.md) ------------------------------
+
+def test_forcerun_rule_reruns_it_and_descendants(done):
+    # targets go BEFORE --forcerun/--until/--omit-from: these take any number of arguments, so a
+    # target after them is read as one more rule/file to force (and the default target is built)
+    assert done.jobs("--forcerun", "index_bm25", "results/table.tex")["all"] == 1
+    assert done.jobs("results/table.tex", "--forcerun", "index_bm25") == {"index_bm25": 1, **DOWNSTREAM_OF_RETRIEVE}
+    assert done.jobs("results/table.tex", "--forcerun", "table") == {"table": 1}
+
+
+def test_forcerun_one_file(done):
+    assert done.jobs("results/table.tex", "--forcerun", "results/first_stage/bm25/test-a.run") == {
+        "retrieve_bm25": 1, "evaluate": 1, "table": 1}
+
+
+def test_until_stops_after_the_named_rule(done):
+    def change(cfg):
+        cfg["first_stages"]["bm25"]["k1"] = 1.2
+
+    cfg = copy.deepcopy(tiny_config())
+    change(cfg)
+    done.write_config(cfg)
+    try:
+        assert done.jobs("--until", "retrieve_bm25") == {"retrieve_bm25": 2}
+        # --omit-from: everything else that is outdated, but not evaluation and what follows it
+        assert done.jobs("--omit-from", "evaluate") == {"retrieve_bm25": 2}
+    finally:
+        done.write_config(tiny_config())
+
+
+def test_until_and_omit_from_on_a_fresh_checkout(tmp_path):
+    wf = Workflow(tmp_path / "fresh", tiny_config())
+    # only the first stage: build the collection, the index and the evaluation query sets' runs
+    assert wf.jobs("--until", "retrieve_bm25") == {"collection": 1, "query_set": 2, "index_bm25": 1,
+                                                     "retrieve_bm25": 2}
+    # everything up to (not including) evaluation
+    assert wf.jobs("--omit-from", "evaluate") == {"collection": 1, "query_set": 2, "index_bm25": 1,
+                                                    "retrieve_bm25": 2}
+    # the full DAG for comparison
+    assert wf.jobs() == {"all": 1, "collection": 1, "query_set": 2, "index_bm25": 1, "retrieve_bm25": 2,
+                         "evaluate": 2, "table": 1}
