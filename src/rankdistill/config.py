@@ -153,3 +153,8 @@ def load(path: str | os.PathLike) -> dict:
         return validate(cfg)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+
+
+from .student_config import check_students as _check_students  # noqa: E402  (distill sets, stage1, students)
+
+_REFERENCE_HOOKS.append(_check_students)

@@ -408,6 +408,12 @@ def train_stage2(start: str, distill: str, queries: str, docstore: str, out: str
                crash_after)
 
 
+def student_settings(spec: dict) -> dict:
+    """train_stage2 keyword arguments from a ``students`` config entry (kind: trained)."""
+    drop = {"kind", "stage1", "backbone", "distill_set", "inference", "label"}
+    return {k: v for k, v in spec.items() if k not in drop}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m rankdistill.train stage1|stage2 --json '{...kwargs...}'`` (for torchrun / accelerate launch)."""
     import argparse

@@ -1,0 +1,92 @@
+# Two-stage training. Stage-1 models are named config entries (stage1:), so students with the same
+# stage-1 settings share one; resumable checkpoints live in results/scratch/ (not an output, which
+# Snakemake would delete before a rerun), keyed by the settings.
+
+DOCSTORE = "results/collection/docs.sqlite"
+TRAIN_CODE = code_version("rankdistill.train", "rankdistill.model", "rankdistill.losses", "rankdistill.distill")
+
+
+def stage1_inputs(wildcards):
+    s = config["stage1"][wildcards.stage1]
+    return {
+        "run": first_stage_run(s["first_stage"], s["query_set"]),
+        "qrels": query_file(s["query_set"], "qrels.txt"),
+        "queries": query_file(s["query_set"]),
+        "docstore": DOCSTORE,
+    }
+
+
+def student_start(student):
+    """(input folder or None, reference): a dual student starts from its stage-1 model."""
+    st = config["students"][student]
+    if st.get("stage1"):
+        path = f"results/models/stage1/{st['stage1']}"
+        return path, path
+    return None, st["backbone"]
+
+
+def student_inputs(wildcards):
+    st = config["students"][wildcards.student]
+    ds = config["distill_sets"][st["distill_set"]]
+    inputs = {
+        "distill": f"results/distill/{st['distill_set']}.parquet",
+        "queries": query_file(ds["query_set"]),
+        "docstore": DOCSTORE,
+    }
+    path, _ = student_start(wildcards.student)
+    if path:
+        inputs["start"] = path
+    return inputs
+
+
+rule train_stage1:
+    input:
+        unpack(stage1_inputs),
+    output:
+        model=directory("results/models/stage1/{stage1}"),
+    log:
+        "results/logs/train/stage1/{stage1}.log",
+    benchmark:
+        "results/benchmarks/train/stage1/{stage1}.tsv"
+    wildcard_constraints:
+        stage1=_alternatives(config.get("stage1", {})),
+    params:
+        spec=lambda wc: setting("stage1", wc.stage1),
+        scratch=lambda wc: f"results/scratch/train/stage1/{wc.stage1}",
+        code=TRAIN_CODE,
+    threads: 8
+    resources:
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(24 * 60),
+        gpu=1,
+    conda:
+        "../../envs/students.yaml"
+    script:
+        "../scripts/train_stage1.py"
+
+
+rule train_student:
+    input:
+        unpack(student_inputs),
+    output:
+        model=directory("results/models/students/{student}"),
+    log:
+        "results/logs/train/students/{student}.log",
+    benchmark:
+        "results/benchmarks/train/students/{student}.tsv"
+    wildcard_constraints:
+        student=_alternatives(names_of_kind("students", "trained")),
+    params:
+        spec=lambda wc: setting("students", wc.student),
+        start=lambda wc: student_start(wc.student)[1],
+        scratch=lambda wc: f"results/scratch/train/students/{wc.student}",
+        code=TRAIN_CODE,
+    threads: 8
+    resources:
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(24 * 60),
+        gpu=1,
+    conda:
+        "../../envs/students.yaml"
+    script:
+        "../scripts/train_student.py"
