@@ -215,3 +215,18 @@ def test_paper_config_imports_published_colbertv2_runs():
     assert runs["train"]["md5"] == "1e927d52af085516bf5a3de2865809d5"
     assert any(s["kind"] == "colbert" and s["model"] == "colbert-ir/colbertv2.0" and s["index"] == "plaid"
                for s in fs.values())
+
+
+def test_preflight_accepts_cached_downloads_and_url_ports(server, tmp_path, monkeypatch):
+    from rankdistill import preflight
+    from rankdistill.errors import UnavailableError
+
+    _write_trec(_random_run(4, queries=("1",), per_query=3), server.folder / "r.run")
+    sha = hashlib.sha256((server.folder / "r.run").read_bytes()).hexdigest()
+    cfg = {"first_stages": {"pub": {"kind": "import", "runs": {"q": {"url": f"{server.url}/r.run", "sha256": sha}}}}}
+    monkeypatch.chdir(tmp_path)
+    preflight.check(cfg)  # the server's own port is probed, not 443
+    with pytest.raises(UnavailableError, match="r.run is unreachable"):
+        preflight.check(cfg, reachable=lambda *a: False)
+    imported.import_run(cfg["first_stages"]["pub"]["runs"]["q"], tmp_path / "o.run")  # fills the default cache
+    preflight.check(cfg, reachable=lambda *a: False)  # cached: no network needed

@@ -81,21 +81,39 @@ def needs(config: dict) -> list[tuple[str, str, str]]:
     return out
 
 
+def _host_port(url: str) -> tuple[str, int]:
+    u = urlparse(url)
+    return u.hostname or "", u.port or (80 if u.scheme == "http" else 443)
+
+
+def _url_cached(config: dict, key: str) -> bool:
+    """An imported run's URL whose checksummed download is already in the cache needs no network."""
+    node = config
+    try:
+        for part in key.split(".")[:-1]:
+            node = node[part]
+        from .retrieval.imported import cached_file
+
+        return cached_file(node) is not None
+    except Exception:
+        return False
+
+
 def check(config: dict, reachable=_reachable) -> None:
     missing = []
     hosts: dict[str, bool] = {}
 
-    def up(host):
-        if host not in hosts:
-            hosts[host] = reachable(host)
-        return hosts[host]
+    def up(host, port=443):
+        if (host, port) not in hosts:
+            hosts[(host, port)] = reachable(host) if port == 443 else reachable(host, port)
+        return hosts[(host, port)]
 
     for key, kind, ref in needs(config):
         if kind == "irds" and not _irds_cached(ref) and not up(IRDS_HOST):
             missing.append(f"{key}: ir_datasets {ref!r} is not cached and {IRDS_HOST} is unreachable")
         elif kind == "hf" and not _hf_cached(ref) and not up(HF_HOST):
             missing.append(f"{key}: Hugging Face model {ref!r} is not cached and {HF_HOST} is unreachable")
-        elif kind == "url" and not up(urlparse(ref).hostname or ""):
+        elif kind == "url" and not _url_cached(config, key) and not up(*_host_port(ref)):
             missing.append(f"{key}: {ref} is unreachable")
     if missing:
         raise UnavailableError(

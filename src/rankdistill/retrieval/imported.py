@@ -88,6 +88,21 @@ def _cache_path(src: dict, cache_dir: Path) -> Path:
     return cache_dir / f"{algo}-{src[algo]}" / name
 
 
+DEFAULT_CACHE = "results/cache/downloads"
+
+
+def cached_file(source, cache_dir: str | os.PathLike = DEFAULT_CACHE) -> Path | None:
+    """The cached download of a URL source if present (not verified here), else None."""
+    try:
+        src = normalise_source(source)
+    except ConfigError:
+        return None
+    if src["kind"] != "url":
+        return None
+    p = _cache_path(src, Path(cache_dir))
+    return p if p.exists() else None
+
+
 def download(src: dict, cache_dir: str | os.PathLike, timeout: float = 60.0) -> Path:
     """The cached file for a URL source: downloaded (atomically, checksum verified) if absent."""
     target = _cache_path(src, Path(cache_dir))
@@ -320,7 +335,7 @@ def convert(rows: Iterator[tuple[str, str, float]], out: str | os.PathLike, qids
 
 
 def import_run(source, out: str | os.PathLike, queries: str | os.PathLike | None = None, depth: int | None = None,
-               cache_dir: str | os.PathLike = "results/cache/downloads", tag: str = "import",
+               cache_dir: str | os.PathLike = DEFAULT_CACHE, tag: str = "import",
                chunk_rows: int = _CHUNK_ROWS) -> dict:
     """Fetch (cached, checksummed) and convert one source into the run file ``out``."""
     from ..datasets.queries import read_queries
