@@ -161,3 +161,28 @@ def test_report_renders_tables_with_captions(finished):
     assert len(html) > 50_000
     for needle in ("table.tex", "table.md", "nDCG@10", "paired"):
         assert needle in html, needle
+
+
+def test_table_caption_cites_config_and_git_commit(tmp_path):
+    """The table rule's caption: the config file and, in a git checkout, the code's commit."""
+    from rankdistill.table import write_tables_for_cells
+
+    files = []
+    for i, s in enumerate(["bm25", "student"]):
+        p = tmp_path / f"{s}.tsv"
+        p.write_text("qid\tmeasure\tvalue\n" + "".join(f"q{q}\tnDCG@10\t{(q * 7 + i * 3) % 10 / 10}\n" for q in range(8)))
+        files.append(str(p))
+    spec = dict(systems=["bm25", "student"], first_stages=["bm25"], query_sets=["qa"], measure="nDCG@10",
+                baseline="bm25", provenance="Configuration: config/config.yaml.")
+    write_tables_for_cells(spec, [("bm25", "bm25", "qa"), ("student", "bm25", "qa")], files,
+                           tex=tmp_path / "t.tex", csv=tmp_path / "t.csv", md=tmp_path / "t.md")
+    md = (tmp_path / "t.md").read_text()
+    import rankdistill
+
+    pv.git_state.cache_clear()
+    label = pv.git_commit_label(Path(rankdistill.__file__).resolve().parent)
+    if label is None:
+        assert "Configuration: config/config.yaml." in md and "code: git" not in md
+    else:
+        assert f"Configuration: config/config.yaml; code: git {label}." in md
+        assert f"code: git {label}" in (tmp_path / "t.tex").read_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -162,4 +163,13 @@ def write_tables_for_cells(spec: dict, cells: list, files: list[str], tex, csv, 
     """The table rule's entry point: ``cells[i]`` = (system, first stage, query set) of ``files[i]``."""
     if len(cells) != len(files):
         raise ValueError("one evaluation file per table cell expected")
+    spec = dict(spec)
+    if spec.get("provenance"):
+        # the code's git commit, looked up when the table is made (not a param: a commit alone
+        # must not rerun the table); "+dirty" when tracked files had local edits
+        from .provenance import git_commit_label
+
+        commit = git_commit_label(Path(__file__).resolve().parent)
+        if commit:
+            spec["provenance"] = spec["provenance"].rstrip(".") + f"; code: git {commit}."
     return write_tables(TableSpec(**spec), {tuple(c): f for c, f in zip(cells, files)}, tex, csv, md)
