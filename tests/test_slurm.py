@@ -243,6 +243,60 @@ def test_gres_only_site_override(tmp_path):
     assert "--gres=gpu:a100:1" in gpu and "--gpus" not in gpu and " -p gpu " in gpu
 
 
+def _dry_run_jobs(stdout: str) -> list[dict]:
+    """Jobs of a dry run's printout: rule, threads and resources (as Snakemake evaluated them)."""
+    jobs = []
+    for block in stdout.split("\n\n"):
+        m = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        r = re.search(r"^\s+resources: (.*)$", block, re.M)
+        if not m or not r or m.group(1) == "all":
+            continue
+        res = {}
+        for item in r.group(1).split(", "):
+            k, _, v = item.partition("=")
+            res[k] = int(v) if v.isdigit() else v
+        t = re.search(r"^\s+threads: (\d+)", block, re.M)
+        jobs.append({"rule": m.group(1), "threads": int(t.group(1)) if t else 1, "resources": res})
+    return jobs
+
+
+class _Resources(dict):
+    __getattr__ = dict.__getitem__
+
+
+@needs_plugin
+@pytest.mark.parametrize("configfile", ["config/config.yaml", "config/paper.yaml"])
+def test_real_gpu_rules_get_gpu_sbatch_options(tmp_path, configfile):
+    """The workflow's own GPU rules (dry run through the profile) -> sbatch lines the plugin builds."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    wf = Workflow(tmp_path / "wf", yaml.safe_load((ROOT / configfile).read_text()))
+    p = wf.snakemake("-n", "--profile", str(PROFILE), "--slurm-status-command", "squeue", "results/table.tex")
+    jobs = _dry_run_jobs(p.stdout)
+    assert jobs, p.stdout[-2000:]
+    partitions = read_partition_file(PROFILE / "partitions.yaml")
+    logger = SimpleNamespace(info=lambda *a: None, warning=lambda *a: None, debug=lambda *a: None)
+    gpu_rules = set()
+    for j in jobs:
+        job = SimpleNamespace(name=j["rule"], threads=j["threads"], resources=_Resources(j["resources"]))
+        part = get_best_partition(partitions, job, logger)
+        call = get_submit_command(job, {"run_uuid": "u", "slurm_logfile": "l", "comment_str": "c", "account": "",
+                                        "partition": f"-p {part}", "workdir": "w"}) + set_gres_string(job)
+        mem = j["resources"]["mem_mb"]
+        assert f"--mem {mem}" in call and f" -t {j['resources']['runtime']}" in call, (j, call)
+        if j["resources"].get("gpu"):
+            gpu_rules.add(j["rule"])
+            assert part == "gpu" and "--gpus=1" in call and f"--cpus-per-gpu={max(j['threads'], 1)}" in call, (j, call)
+            assert "--cpus-per-task" not in call
+        else:
+            assert part == "cpu" and "--gpus" not in call and f"--cpus-per-task={j['threads']}" in call, (j, call)
+    assert gpu_rules, "no GPU rule in the DAG"
+
+
 def test_profiles_parse_and_dry_run(workflow_factory):
     """Both profiles are valid for this Snakemake (dry run of the tiny config through each)."""
     wf = workflow_factory(tiny_config())
