@@ -159,8 +159,11 @@ def test_report_renders_tables_with_captions(finished):
     finished.snakemake("--report", "report.html", "results/table.tex")
     html = (finished.root / "report.html").read_text(errors="replace")
     assert len(html) > 50_000
-    for needle in ("table.tex", "table.md", "nDCG@10", "paired"):
+    # the tables, their caption (workflow/report/table.rst, filled from the config) and the workflow text
+    for needle in ("table.tex", "table.csv", "table.md", "Main results table", "(test-a, test-b)",
+                   "50 of each first stage", "paired t-test", "Rank-DistiLLM"):
         assert needle in html, needle
+    assert "mailto:" not in html and "{{" not in html
 
 
 def test_table_caption_cites_config_and_git_commit(tmp_path):
