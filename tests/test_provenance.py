@@ -189,3 +189,22 @@ def test_table_caption_cites_config_and_git_commit(tmp_path):
     else:
         assert f"Configuration: config/config.yaml; code: git {label}." in md
         assert f"code: git {label}" in (tmp_path / "t.tex").read_text()
+
+
+def test_check_finds_edited_and_missing_outputs(finished, monkeypatch, capsys):
+    monkeypatch.chdir(finished.root)
+    assert pv.check("results") == []  # the index gained PISA scorer files after its manifest: fine
+    assert pv.main(["results"]) == 0
+    qrels = Path("results/queries/test-a/qrels.txt")
+    run = Path("results/first_stage/bm25/test-b.run")
+    old_q, old_r = qrels.read_bytes(), run.read_bytes()
+    try:
+        qrels.write_bytes(old_q + b"q0 0 d0 1\n")
+        run.unlink()
+        assert sorted(pv.check("results")) == [(str(run), "missing"), (str(qrels), "changed since it was produced")]
+        assert pv.main(["results"]) == 1
+        assert f"{qrels}: changed" in capsys.readouterr().out
+    finally:
+        qrels.write_bytes(old_q)
+        run.write_bytes(old_r)
+    assert pv.check("results") == []

@@ -54,6 +54,7 @@ FORMAT_VERSION = 1
 FULL_HASH_MAX = 64 << 20
 SAMPLE = 1 << 20
 SKIP_IN_DIRS = {".snakemake_timestamp"}
+LISTING_MAX = 200  # folders with at most this many files keep the per-file list in the manifest
 
 # Distributions whose versions decide results (missing ones are left out of the manifest).
 PACKAGES = (
@@ -92,16 +93,20 @@ def dir_digest(path: str | os.PathLike, full_max: int = FULL_HASH_MAX) -> dict:
     """Checksum of a folder: SHA-256 over its sorted (relative path, size, file checksum) listing."""
     root = Path(path)
     h = hashlib.sha256()
-    n = total = 0
+    listing = []
+    total = 0
     for p in sorted(root.rglob("*")):
         if p.name in SKIP_IN_DIRS or not p.is_file():
             continue
         d = file_digest(p, full_max)
         rel = p.relative_to(root).as_posix()
         h.update(f"{rel}\0{d['size']}\0{d['sha256']}\n".encode())
-        n += 1
+        listing.append([rel, d["size"], d["sha256"]])
         total += d["size"]
-    return {"size": total, "files": n, "method": "sha256-listing", "sha256": h.hexdigest()}
+    out = {"size": total, "files": len(listing), "method": "sha256-listing", "sha256": h.hexdigest()}
+    if len(listing) <= LISTING_MAX:  # per-file detail for `check` (which files changed)
+        out["listing"] = listing
+    return out
 
 
 def path_digest(path: str | os.PathLike, full_max: int = FULL_HASH_MAX) -> dict:
@@ -311,3 +316,56 @@ def write_job_manifests(smk, input_digests: dict | None = None, full_max: int = 
 
 def _paths(val):
     return [str(v) for v in val] if isinstance(val, list) else str(val)
+
+
+def check(root: str | os.PathLike = "results", full_max: int = FULL_HASH_MAX) -> list[tuple[str, str]]:
+    """Compare every ``*.manifest.json`` under ``root`` with its output now.
+
+    Returns ``(output, problem)`` pairs: ``"missing"`` or ``"changed since it was produced"``. A
+    folder to which files were only added (a PISA index gains scorer files on its first
+    retrieval) is fine when its manifest has the per-file listing (folders up to LISTING_MAX files).
+    """
+    problems = []
+    for mf in sorted(Path(root).rglob("*" + MANIFEST_SUFFIX)):
+        try:
+            data = json.loads(mf.read_text())
+            out = data["output"]
+            recorded = data["outputs"][data["output_name"]]
+            if isinstance(recorded, list):
+                recorded = next(r for r in recorded if r["path"] == out)
+        except (OSError, ValueError, KeyError, StopIteration) as e:
+            problems.append((str(mf), f"unreadable manifest ({e})"))
+            continue
+        now = path_digest(out, full_max)  # paths in manifests are relative to the workflow directory
+        if now.get("missing"):
+            problems.append((out, "missing"))
+        elif now.get("sha256") != recorded.get("sha256"):
+            if "listing" in recorded and "listing" in now:
+                before = {r[0]: r[1:] for r in recorded["listing"]}
+                after = {r[0]: r[1:] for r in now["listing"]}
+                changed = sorted(k for k in before if after.get(k) != before[k])
+                if not changed:  # only files added (e.g. PISA's lazily built scorer data): not a problem
+                    continue
+                problems.append((out, "changed since it was produced: " + ", ".join(changed[:5])))
+            else:
+                problems.append((out, "changed since it was produced"))
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m rankdistill.provenance",
+                                 description="Check result files against their provenance manifests (run in the workflow directory).")
+    ap.add_argument("root", nargs="?", default="results", help="folder to scan for *.manifest.json (default: results)")
+    args = ap.parse_args(argv)
+    problems = check(args.root)
+    n = sum(1 for _ in Path(args.root).rglob("*" + MANIFEST_SUFFIX))
+    for out, what in problems:
+        print(f"{out}: {what}")
+    print(f"{n} manifests checked, {len(problems)} problem(s)", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
