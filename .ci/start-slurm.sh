@@ -37,12 +37,6 @@ PARTITION=ci
 
 node_state() { sinfo -h -N -n "$NODE" -o '%T' 2>/dev/null | head -n1; }
 
-# Fast path: already up and idle (a second call is a no-op).
-if command -v sinfo >/dev/null && [[ -f $CONF ]] && [[ "$(node_state)" =~ ^(idle|mixed|allocated)$ ]]; then
-  say "SLURM already up: node $NODE is $(node_state)"
-  exit 0
-fi
-
 # 1. Packages.
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
   [[ $INSTALL -eq 1 ]] || die "slurmctld/slurmd/munged not installed (run without --no-install)"
@@ -79,9 +73,10 @@ MEM=$(( MEM * 95 / 100 ))   # leave a little for the OS, or slurmd may register 
 install -d /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
 NEW_CONF=$(mktemp)
 cat >"$NEW_CONF" <<EOF
-# Written by .ci/start-slurm.sh: a one-node test cluster (no accounting, no cgroups).
+# Written by .ci/start-slurm.sh: a one-node test cluster (no accounting, no cgroups; addresses
+# are 127.0.0.1 so that no DNS entry for the host name is needed).
 ClusterName=rankdistill-ci
-SlurmctldHost=$NODE
+SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -113,7 +108,7 @@ SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 InactiveLimit=0
 KillWait=5
 Waittime=0
-NodeName=$NODE CPUs=$CPUS SocketsPerBoard=${SOCKETS:-1} CoresPerSocket=${CORES:-$CPUS} ThreadsPerCore=${THREADS:-1} RealMemory=$MEM State=UNKNOWN
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS SocketsPerBoard=${SOCKETS:-1} CoresPerSocket=${CORES:-$CPUS} ThreadsPerCore=${THREADS:-1} RealMemory=$MEM State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
 CHANGED=0
