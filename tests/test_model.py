@@ -150,3 +150,18 @@ def test_sentence_transformers_cross_encoder_scores_like_predict(bert_tiny, tmp_
     m.save_pretrained(tmp_path / "again")
     again = CrossEncoder.load(str(tmp_path / "again"))
     np.testing.assert_allclose(score_pairs(again, QUERIES, DOCS), want, atol=1e-6)
+
+
+def test_pyterrier_reranker_scores_and_ranks(tiny):
+    import pandas as pd
+
+    from rankdistill.rerank import Reranker
+
+    df = pd.DataFrame({"qid": ["1"] * 3 + ["2"] * 2, "query": [QUERIES[0]] * 3 + [QUERIES[1]] * 2,
+                       "docno": list("abcde"), "text": DOCS[:5]})
+    out = Reranker(tiny)(df)
+    want = score_pairs(tiny, df["query"].tolist(), df["text"].tolist())
+    np.testing.assert_allclose(out.sort_values("docno")["score"].values, want, atol=1e-6)
+    for _, g in out.groupby("qid"):
+        assert sorted(g["rank"]) == list(range(len(g)))  # PyTerrier ranks are 0-based
+        assert g.sort_values("rank")["score"].is_monotonic_decreasing

@@ -1,19 +1,6 @@
 # Distillation sets: a seeded query sample, candidates in teacher order, targets d + 1 - rank.
 
 
-def distill_inputs(wildcards):
-    ds = config["distill_sets"][wildcards.distill_set]
-    if ds["kind"] == "teacher":
-        ranking = f"results/teacher/{ds['teacher']}/{ds['first_stage']}/{ds['query_set']}.run"
-    else:  # a first stage's own ranking (teacher-independent)
-        ranking = first_stage_run(ds["ranker"], ds["query_set"])
-    return {
-        "ranking": ranking,
-        "first_stage": first_stage_run(ds["first_stage"], ds["query_set"]),
-        "queries": query_file(ds["query_set"]),
-    }
-
-
 rule distill_set:
     input:
         unpack(distill_inputs),

@@ -1,30 +1,5 @@
 # Students (trained or released checkpoints) re-rank each evaluated first stage's top-k
-# (evaluation.depth); the runs join the table through system_run().
-
-
-def rerank_inputs(wildcards):
-    st = config["students"][wildcards.student]
-    inputs = {
-        "run": first_stage_run(wildcards.first_stage, wildcards.query_set),
-        "queries": query_file(wildcards.query_set),
-        "docstore": "results/collection/docs.sqlite",
-    }
-    if st["kind"] == "trained":
-        inputs["model"] = f"results/models/students/{wildcards.student}"
-    return inputs
-
-
-def rerank_model(wildcards):
-    st = config["students"][wildcards.student]
-    return st["model"] if st["kind"] == "pretrained" else f"results/models/students/{wildcards.student}"
-
-
-def rerank_lengths(wildcards):
-    """Length overrides: a pretrained checkpoint's own unless set; a trained student's are in its folder."""
-    st = config["students"][wildcards.student]
-    if st["kind"] == "pretrained":
-        return {"query_length": st.get("query_length"), "doc_length": st.get("doc_length")}
-    return {"query_length": None, "doc_length": None}
+# (inference.depth, default evaluation.depth); the runs join the table through system_run().
 
 
 rule rerank:
@@ -40,9 +15,9 @@ rule rerank:
         student=_alternatives(config.get("students", {})),
     params:
         model=rerank_model,
-        depth=EVAL["depth"],
+        depth=lambda wc: config["students"][wc.student]["inference"]["depth"] or EVAL["depth"],
         lengths=rerank_lengths,
-        inference=lambda wc: dict(config["students"][wc.student]["inference"]),
+        inference=lambda wc: {k: v for k, v in config["students"][wc.student]["inference"].items() if k != "depth"},
         code=code_version("rankdistill.rerank", "rankdistill.model", "rankdistill.runs"),
     threads: 4
     resources:

@@ -2,42 +2,6 @@
 # stage-1 settings share one; resumable checkpoints live in results/scratch/ (not an output, which
 # Snakemake would delete before a rerun), keyed by the settings.
 
-DOCSTORE = "results/collection/docs.sqlite"
-TRAIN_CODE = code_version("rankdistill.train", "rankdistill.model", "rankdistill.losses", "rankdistill.distill")
-
-
-def stage1_inputs(wildcards):
-    s = config["stage1"][wildcards.stage1]
-    return {
-        "run": first_stage_run(s["first_stage"], s["query_set"]),
-        "qrels": query_file(s["query_set"], "qrels.txt"),
-        "queries": query_file(s["query_set"]),
-        "docstore": DOCSTORE,
-    }
-
-
-def student_start(student):
-    """(input folder or None, reference): a dual student starts from its stage-1 model."""
-    st = config["students"][student]
-    if st.get("stage1"):
-        path = f"results/models/stage1/{st['stage1']}"
-        return path, path
-    return None, st["backbone"]
-
-
-def student_inputs(wildcards):
-    st = config["students"][wildcards.student]
-    ds = config["distill_sets"][st["distill_set"]]
-    inputs = {
-        "distill": f"results/distill/{st['distill_set']}.parquet",
-        "queries": query_file(ds["query_set"]),
-        "docstore": DOCSTORE,
-    }
-    path, _ = student_start(wildcards.student)
-    if path:
-        inputs["start"] = path
-    return inputs
-
 
 rule train_stage1:
     input:
