@@ -21,7 +21,7 @@ and ``artifact.metadata`` (JSON: ``query_maxlen`` 32, ``doc_maxlen`` 180, ``dim`
 
 **Search**: score(q, d) = sum over query vectors of the max inner product with d's vectors
 (MaxSim). :func:`retrieve` does it *exactly* over all float16 token-embedding shards: per block
-of passages one matmul ``(queries x query_length) x tokens``, a per-passage max over its segment,
+of passages one matmul ``tokens x (queries x query_length)``, a per-passage max over its segment,
 a sum, and a running top-k merge. Memory is bounded by the query batch and the block size.
 For MS MARCO-sized corpora, :func:`build_plaid` / :func:`retrieve_plaid` build and search an
 approximate PLAID index with ``fast-plaid`` from the same shards (see the README for why).
@@ -231,23 +231,16 @@ def maxsim(q, tokens, lengths):
     """MaxSim scores of queries against a block of passages in packed form.
 
     ``q`` float [nq, Lq, dim]; ``tokens`` float [T, dim] (passages' vectors back to back);
-    ``lengths`` int [n] (sum = T). Returns float [nq, n]. One matmul for the block, then each
-    passage's max over its own segment (a padded gather; passages in a shard are length-sorted,
-    so padding is small), then the sum over query vectors.
+    ``lengths`` int [n] (sum = T). Returns float [nq, n]. One matmul for the whole block
+    (tokens x query vectors), each passage's max over its own segment of rows
+    (``torch.segment_reduce``, no padding copies), then the sum over query vectors.
     """
     import torch
 
     nq, lq, dim = q.shape
-    n = lengths.shape[0]
-    sim = q.reshape(nq * lq, dim) @ tokens.T  # [nq*lq, T]
-    lmax = int(lengths.max())
-    starts = torch.cumsum(lengths, 0) - lengths
-    pos = starts[:, None] + torch.arange(lmax, device=lengths.device)[None, :]  # [n, lmax]
-    valid = torch.arange(lmax, device=lengths.device)[None, :] < lengths[:, None]
-    pos = torch.where(valid, pos, torch.full_like(pos, tokens.shape[0]))  # padding → an extra -inf column
-    sim = torch.cat([sim, torch.full((nq * lq, 1), float("-inf"), device=sim.device, dtype=sim.dtype)], dim=1)
-    best = sim[:, pos.reshape(-1)].reshape(nq * lq, n, lmax).amax(-1)  # [nq*lq, n]
-    return best.reshape(nq, lq, n).sum(1)
+    sim = tokens @ q.reshape(nq * lq, dim).T  # [T, nq*lq]
+    best = torch.segment_reduce(sim, "max", lengths=lengths, axis=0)  # [n, nq*lq]
+    return best.reshape(-1, nq, lq).sum(-1).T
 
 
 def _blocks(lengths: np.ndarray, max_tokens: int):
@@ -271,11 +264,13 @@ def search_embeddings(index: str | os.PathLike, qemb: np.ndarray, depth: int, qu
     shards = list(encoders.iter_shards(index))
     all_docnos = [d for s in shards for d in s.docnos]
     results = []
+    bar = encoders.progress(len(shards) * -(-len(qemb) // query_batch), "MaxSim search", "shard")
     for qs in range(0, len(qemb), query_batch):
         q = torch.from_numpy(np.ascontiguousarray(qemb[qs : qs + query_batch], dtype=np.float32)).to(device)
         top = encoders.TopK(q.shape[0], depth, device=device)
         offset = 0
         for shard in shards:
+            bar.update(1)
             offs = shard.offsets
             lengths = shard.lengths
             for a, b in _blocks(lengths, tokens_per_block):
@@ -286,6 +281,7 @@ def search_embeddings(index: str | os.PathLike, qemb: np.ndarray, depth: int, qu
         scores, ids = top.scores.cpu().numpy(), top.ids.cpu().numpy()
         for r in range(q.shape[0]):
             results.append(([all_docnos[i] for i in ids[r]], scores[r]))
+    bar.close()
     return results
 
 
