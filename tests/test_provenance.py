@@ -128,6 +128,7 @@ def _outputs(root: Path) -> list[Path]:
     return files + [p for p in (res / "index").iterdir() if p.is_dir()]
 
 
+@pytest.mark.slow  # shares one real run of the tiny workflow (~30 s)
 def test_every_output_of_a_run_has_a_manifest(finished):
     outs = _outputs(finished.root)
     assert any(p.name == "table.tex" for p in outs) and any(p.suffix == ".run" for p in outs)
@@ -155,6 +156,7 @@ def test_every_output_of_a_run_has_a_manifest(finished):
     assert finished.jobs("results/table.tex") == {}
 
 
+@pytest.mark.slow  # shares one real run of the tiny workflow (~30 s)
 def test_report_renders_tables_with_captions(finished):
     finished.snakemake("--report", "report.html", "results/table.tex")
     html = (finished.root / "report.html").read_text(errors="replace")
@@ -191,6 +193,7 @@ def test_table_caption_cites_config_and_git_commit(tmp_path):
         assert f"code: git {label}" in (tmp_path / "t.tex").read_text()
 
 
+@pytest.mark.slow  # shares one real run of the tiny workflow (~30 s)
 def test_check_finds_edited_and_missing_outputs(finished, monkeypatch, capsys):
     monkeypatch.chdir(finished.root)
     assert pv.check("results") == []  # the index gained PISA scorer files after its manifest: fine
