@@ -69,8 +69,17 @@ class TrainSettings:
     extra: dict = field(default_factory=dict)
 
     def key(self, *parts) -> str:
-        blob = json.dumps([asdict(self), *parts], sort_keys=True, default=str)
+        """Scratch folder name: the settings and inputs (files by path, size and mtime), so a checkpoint
+        of other settings or of an older input (a retrained stage-1 model) is never resumed."""
+        blob = json.dumps([asdict(self), *[_stamp(p) for p in parts]], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _stamp(part):
+    if isinstance(part, str) and os.path.exists(part):
+        files = [Path(part)] if os.path.isfile(part) else sorted(Path(part).glob("*.safetensors"))
+        return [part] + [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return part
 
 
 # ----------------------------------------------------------------------------------------- data
