@@ -79,8 +79,10 @@ def _producer(model: CrossEncoder, queries, docs, chunk: int, batch_size: int, m
               multiple_of: int, pin: bool, out: queue.Queue, stop: threading.Event) -> None:
     try:
         pad = model.pairs.pad_id
-        for c0 in range(0, len(queries), chunk):
-            ids, types = model.encode(queries[c0:c0 + chunk], docs[c0:c0 + chunk])
+        c0, size = 0, min(chunk, 1024)
+        while c0 < len(queries):
+            # small first chunks so the device starts early, then ``chunk``-sized ones (sorted within)
+            ids, types = model.encode(queries[c0:c0 + size], docs[c0:c0 + size])
             lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
             for pos in _plan(lengths, batch_size, max_tokens, multiple_of):
                 b = collate([ids[i] for i in pos], [types[i] for i in pos] if types is not None else None,
@@ -94,6 +96,8 @@ def _producer(model: CrossEncoder, queries, docs, chunk: int, batch_size: int, m
                         continue
                 if stop.is_set():
                     return
+            c0 += size
+            size = min(chunk, size * 2)
         out.put(None)
     except BaseException as e:  # hand the error to the consumer
         out.put(e)
