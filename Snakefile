@@ -27,6 +27,7 @@ wildcard_constraints:
 
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/first_stage.smk"
+include: "workflow/rules/teacher.smk"
 include: "workflow/rules/students_common.smk"
 include: "workflow/rules/distill.smk"
 include: "workflow/rules/train.smk"

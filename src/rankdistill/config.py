@@ -64,7 +64,10 @@ def systems(config: dict) -> list[str]:
     if ev.get("systems"):
         return list(ev["systems"])
     fs = [f for f in config["first_stages"] if f in ev["first_stages"]]
-    return fs + list(config.get("teachers", {})) + list(config.get("students", {}))
+    from .teacher_config import in_table
+
+    teachers = [t for t in config.get("teachers", {}) if in_table(config, t)]
+    return fs + teachers + list(config.get("students", {}))
 
 
 def system_kind(config: dict, name: str) -> str:
@@ -158,3 +161,7 @@ def load(path: str | os.PathLike) -> dict:
 from .student_config import check_students as _check_students  # noqa: E402  (distill sets, stage1, students)
 
 _REFERENCE_HOOKS.append(_check_students)
+
+from .teacher_config import check_teachers as _check_teachers  # noqa: E402  (teachers, imported teacher runs)
+
+_REFERENCE_HOOKS.append(_check_teachers)

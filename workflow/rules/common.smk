@@ -42,13 +42,17 @@ def system_run(system, first_stage, query_set):
 
 def table_cells():
     """(system, first stage, query set) cells of the table: first stages only in their own column."""
+    from rankdistill.teacher_config import teacher_cells
+
     cells = []
     for s in SYSTEMS:
-        is_fs = rdconfig.system_kind(config, s) == "first_stage"
+        kind = rdconfig.system_kind(config, s)
         for fs in EVAL["first_stages"]:
-            if is_fs and s != fs:
+            if kind == "first_stage" and s != fs:
                 continue
             for qs in EVAL["query_sets"]:
+                if kind == "teacher" and (fs, qs) not in teacher_cells(config, s):
+                    continue  # a teacher evaluated on some cells only (the table shows "--")
                 cells.append((s, fs, qs))
     return cells
 
@@ -144,3 +148,79 @@ def imported_run_source(wildcards):
             f"{wildcards.query_set!r}; add first_stages.{wildcards.first_stage}.runs.{wildcards.query_set}"
         )
     return runs[wildcards.query_set]
+
+
+# --- the LLM teacher (workflow/rules/teacher.smk) ---
+
+TEACHER_SETTING_KEYS = ("model", "prompt", "backend", "window", "step", "depth", "batch_size", "max_passage_words",
+                        "context_size", "max_new_tokens", "stop_at_eos", "dtype", "device", "seed", "tokenizer",
+                        "openai")
+
+
+def teacher_settings(wildcards):
+    """Every teacher setting that changes its run (not label or shards: those change no ranking)."""
+    t = config["teachers"][wildcards.teacher]
+    return {k: t.get(k) for k in TEACHER_SETTING_KEYS}
+
+
+def teacher_limit(wildcards):
+    from rankdistill.teacher_config import limit_queries
+
+    return limit_queries(config, wildcards.teacher, wildcards.first_stage, wildcards.query_set)
+
+
+def teacher_shards(wildcards):
+    return config["teachers"][wildcards.teacher]["shards"]
+
+
+def teacher_gpu(wildcards):
+    t = config["teachers"][wildcards.teacher]
+    return 0 if t["backend"] == "openai" or t.get("device") == "cpu" else 1
+
+
+def teacher_mem(wildcards, attempt):
+    t = config["teachers"][wildcards.teacher]
+    small = t["backend"] == "openai" or t["model"].startswith("package:")
+    return (4000 if small else 32000) * attempt
+
+
+def teacher_convert_dir(wildcards):
+    """Where a .gguf teacher's de-quantised copy is cached (shared by all jobs of the model)."""
+    model = config["teachers"][wildcards.teacher]["model"]
+    if not model.endswith(".gguf"):
+        return None
+    return f"results/scratch/models/{re.sub(r'[^A-Za-z0-9._-]+', '_', model)}"
+
+
+def llm_teachers(sharded):
+    return [n for n, t in config.get("teachers", {}).items()
+            if t["kind"] == "llm" and (t["shards"] > 1) == sharded]
+
+
+TEACHER_INPUT = dict(
+    run=lambda wc: first_stage_run(wc.first_stage, wc.query_set),
+    queries=query_file("{query_set}"),
+    docstore="results/collection/docs.sqlite",
+)
+
+
+def teacher_shard_files(what):
+    def files(wildcards):
+        n = teacher_shards(wildcards)
+        base = f"results/teacher/{wildcards.teacher}/{wildcards.first_stage}/{wildcards.query_set}"
+        return [f"{base}.shard-{i}.{what}" for i in range(n)]
+
+    files.__name__ = f"teacher_shard_{what}"
+    return files
+
+
+def imported_teacher_source(wildcards):
+    runs = config["teachers"][wildcards.teacher]["runs"]
+    src = runs.get(wildcards.first_stage, {}).get(wildcards.query_set)
+    if src is None:
+        raise ValueError(
+            f"teacher {wildcards.teacher!r} (kind import) has no run for first stage {wildcards.first_stage!r} and "
+            f"query set {wildcards.query_set!r}; add teachers.{wildcards.teacher}.runs.{wildcards.first_stage}."
+            f"{wildcards.query_set}"
+        )
+    return src

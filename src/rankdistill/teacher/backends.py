@@ -18,6 +18,7 @@ lets a model stop early instead).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -115,6 +116,9 @@ def load_hf(model_ref: str, dtype: str = "auto", device: str | None = None, conv
     try:
         if kw.get("gguf_file") and convert_dir:
             conv = Path(convert_dir)
+            conv.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(conv.parent / f".{conv.name}.lock", "w")
+            fcntl.flock(lock, fcntl.LOCK_EX)  # parallel jobs: one converts, the others wait and reuse
             if not (conv / "config.json").exists():
                 from ..io import atomic_dir
 
@@ -128,6 +132,7 @@ def load_hf(model_ref: str, dtype: str = "auto", device: str | None = None, conv
                     m.save_pretrained(tmp)
                     tok.save_pretrained(tmp)
                 del m
+            lock.close()
             path, kw = str(conv), {}
         tok = AutoTokenizer.from_pretrained(path, **kw)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw)

@@ -59,7 +59,7 @@ def build_model(tokenizer, layers: int = 2, hidden: int = 64, heads: int | None 
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    heads = heads or max(1, hidden // 64) if hidden >= 64 else 1
+    heads = heads or max(1, hidden // 64)
     cfg = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 8 // 3 // 8 * 8 or 8,
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,

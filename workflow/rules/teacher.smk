@@ -1,0 +1,117 @@
+# The LLM teacher: listwise sliding-window re-ranking of a first stage's top-k (rankdistill.teacher).
+#   results/teacher/{teacher}/{first_stage}/{query_set}.run   (+ .json: repair statistics, throughput)
+# The window cache lives in results/scratch/teacher/... (not an output: Snakemake deletes outputs
+# before a job runs), so a killed job resumes and a rerun with the same model and prompts is free.
+# A teacher with `shards: n` runs n jobs over disjoint query subsets and gathers them into the run
+# an unsharded job writes.
+
+rule teacher_llm:
+    input:
+        **TEACHER_INPUT,
+    output:
+        run="results/teacher/{teacher}/{first_stage}/{query_set}.run",
+        summary="results/teacher/{teacher}/{first_stage}/{query_set}.json",
+    log:
+        "results/logs/teacher/{teacher}/{first_stage}/{query_set}.log",
+    benchmark:
+        "results/benchmarks/teacher/{teacher}/{first_stage}/{query_set}.tsv"
+    wildcard_constraints:
+        teacher=_alternatives(llm_teachers(sharded=False)),
+    params:
+        settings=teacher_settings,
+        limit_queries=teacher_limit,
+        shard=0,
+        shards=1,
+        cache_dir="results/scratch/teacher/{teacher}/{first_stage}/{query_set}",
+        convert_dir=teacher_convert_dir,
+        code=code_version("rankdistill.teacher", "rankdistill.runs"),
+    threads: 4
+    resources:
+        mem_mb=teacher_mem,
+        runtime=per_attempt(1440),
+        gpu=teacher_gpu,
+    conda:
+        "../../envs/teacher.yaml"
+    script:
+        "../scripts/teacher.py"
+
+
+rule teacher_shard:
+    input:
+        **TEACHER_INPUT,
+    output:
+        run="results/teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.run",
+        summary="results/teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.json",
+    log:
+        "results/logs/teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.log",
+    benchmark:
+        "results/benchmarks/teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.tsv"
+    wildcard_constraints:
+        teacher=_alternatives(llm_teachers(sharded=True)),
+        shard=r"\d+",
+    params:
+        settings=teacher_settings,
+        limit_queries=teacher_limit,
+        shard=lambda wc: int(wc.shard),
+        shards=teacher_shards,
+        cache_dir="results/scratch/teacher/{teacher}/{first_stage}/{query_set}",
+        convert_dir=teacher_convert_dir,
+        code=code_version("rankdistill.teacher", "rankdistill.runs"),
+    threads: 4
+    resources:
+        mem_mb=teacher_mem,
+        runtime=per_attempt(1440),
+        gpu=teacher_gpu,
+    conda:
+        "../../envs/teacher.yaml"
+    script:
+        "../scripts/teacher.py"
+
+
+rule teacher_gather:
+    input:
+        runs=teacher_shard_files("run"),
+        summaries=teacher_shard_files("json"),
+    output:
+        run="results/teacher/{teacher}/{first_stage}/{query_set}.run",
+        summary="results/teacher/{teacher}/{first_stage}/{query_set}.json",
+    log:
+        "results/logs/teacher/{teacher}/{first_stage}/{query_set}.log",
+    wildcard_constraints:
+        teacher=_alternatives(llm_teachers(sharded=True)),
+    params:
+        code=code_version("rankdistill.teacher", "rankdistill.runs"),
+    threads: 1
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
+    conda:
+        "../../envs/teacher.yaml"
+    script:
+        "../scripts/teacher_gather.py"
+
+
+rule teacher_import:
+    input:
+        queries=query_file("{query_set}"),
+    output:
+        run="results/teacher/{teacher}/{first_stage}/{query_set}.run",
+    log:
+        "results/logs/teacher/{teacher}/{first_stage}/{query_set}.log",
+    benchmark:
+        "results/benchmarks/teacher/{teacher}/{first_stage}/{query_set}.tsv"
+    wildcard_constraints:
+        teacher=_alternatives(names_of_kind("teachers", "import")),
+    params:
+        source=imported_teacher_source,
+        depth=lambda wc: config["teachers"][wc.teacher]["depth"],
+        cache_dir="results/cache/downloads",
+        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs"),
+    threads: 1
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(120),
+    conda:
+        "../../envs/teacher.yaml"
+    script:
+        "../scripts/import_teacher.py"
