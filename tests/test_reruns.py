@@ -152,3 +152,23 @@ def test_until_and_omit_from_on_a_fresh_checkout(tmp_path):
     # the full DAG for comparison
     assert wf.jobs() == {"all": 1, "collection": 1, "query_set": 2, "index_bm25": 1, "retrieve_bm25": 2,
                          "evaluate": 2, "table": 1}
+
+
+def test_every_rule_tracks_its_code_and_scales_resources_on_retries():
+    """The conventions exact reruns (and cluster retries) rely on, for every rule in workflow/rules/."""
+    import re
+
+    from conftest import ROOT
+
+    rules = {}
+    for f in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"^(?=rule |checkpoint )", f.read_text(), flags=re.M)[1:]:
+            rules[block.split()[1].rstrip(":")] = block
+    assert {"retrieve_bm25", "table"} <= set(rules)
+    for name, block in rules.items():
+        params = block.split("params:", 1)[1] if "params:" in block else ""
+        assert re.search(r"^\s+code=", params, re.M), f"rule {name}: no code=code_version(...) param"
+        for res in ("mem_mb", "runtime"):  # per_attempt(N) or a function of attempt, not a constant
+            m = re.search(rf"^\s+{res}=(.+?),?$", block, re.M)
+            assert m and not re.fullmatch(r"[\d_ *]+", m.group(1)), \
+                f"rule {name}: {res} should grow with attempt (per_attempt(...)) so SLURM retries get more"
