@@ -33,6 +33,8 @@ include: "workflow/rules/distill.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/rerank.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/ablations_common.smk"
+include: "workflow/rules/ablations.smk"
 
 
 onstart:
@@ -43,3 +45,5 @@ rule all:
     default_target: True
     input:
         table="results/table.tex",
+        ablation_tables=expand("results/ablation_{name}.tex", name=config.get("tables", {})),
+        figures=expand("results/figures/{name}.{ext}", name=config.get("figures", {}), ext=("pdf", "png")),

@@ -20,8 +20,8 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
 
 
 def _schema() -> dict:
-    with open(SCHEMA_PATH, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    with open(SCHEMA_PATH, encoding="utf-8") as f:  # the C loader when present: the schema is large (dry-run time)
+        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _validator_class():
@@ -54,6 +54,9 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     msgs = list(dict.fromkeys(f"{_path(e)}: {e.message}" for e in errors if e.validator not in ("if", "allOf")))
     if msgs:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(msgs))
+    from .grid import expand  # grids add students and distillation sets before the cross-reference checks
+
+    expand(config)
     _check_references(config)
     return config
 
@@ -165,3 +168,7 @@ _REFERENCE_HOOKS.append(_check_students)
 from .teacher_config import check_teachers as _check_teachers  # noqa: E402  (teachers, imported teacher runs)
 
 _REFERENCE_HOOKS.append(_check_teachers)
+
+from .grid import check_outputs as _check_outputs  # noqa: E402  (extra tables and figures)
+
+_REFERENCE_HOOKS.append(_check_outputs)

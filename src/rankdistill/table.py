@@ -32,6 +32,7 @@ class TableSpec:
     labels: dict[str, str] = field(default_factory=dict)
     caption: str | None = None
     provenance: str | None = None
+    tex_label: str = "tab:results"
 
     def label(self, name: str) -> str:
         return self.labels.get(name, name)
@@ -134,7 +135,7 @@ def to_latex(spec: TableSpec, long: pd.DataFrame) -> str:
     lines.append(r"\midrule")
     for s, cells in _cells(spec, long, lambda t: rf"\textbf{{{t}}}", lambda t: rf"\underline{{{t}}}", MARK, "--"):
         lines.append(" & ".join([_tex_escape(spec.label(s))] + cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_caption(spec)}}}", r"\label{tab:results}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_caption(spec)}}}", rf"\label{{{spec.tex_label}}}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

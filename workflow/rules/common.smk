@@ -40,17 +40,17 @@ def system_run(system, first_stage, query_set):
     return f"results/rerank/{system}/{first_stage}/{query_set}.run"
 
 
-def table_cells():
-    """(system, first stage, query set) cells of the table: first stages only in their own column."""
+def table_cells(systems=None, first_stages=None, query_sets=None):
+    """(system, first stage, query set) cells of the table (default: the main one): first stages only in their own column."""
     from rankdistill.teacher_config import teacher_cells
 
     cells = []
-    for s in SYSTEMS:
+    for s in systems or SYSTEMS:
         kind = rdconfig.system_kind(config, s)
-        for fs in EVAL["first_stages"]:
+        for fs in first_stages or EVAL["first_stages"]:
             if kind == "first_stage" and s != fs:
                 continue
-            for qs in EVAL["query_sets"]:
+            for qs in query_sets or EVAL["query_sets"]:
                 if kind == "teacher" and (fs, qs) not in teacher_cells(config, s):
                     continue  # a teacher evaluated on some cells only (the table shows "--")
                 cells.append((s, fs, qs))

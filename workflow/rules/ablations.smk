@@ -1,0 +1,58 @@
+# Extra tables (config `tables:` -> results/ablation_<name>.{tex,csv,md}) and line figures (config `figures:` ->
+# results/figures/<name>.{pdf,png,csv}, the notebook's sub-sampling figure). Rows, columns and points come from
+# rankdistill.grid (grid experiments or explicit systems); both read the per-query evaluation files.
+
+
+rule ablation_table:
+    input:
+        per_query=lambda wc: [eval_file(*cell) for cell in ablation_cells(wc)],
+    output:
+        tex=report("results/ablation_{ablation}.tex", caption="../report/ablation_table.rst", category="Tables",
+                   subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "LaTeX"}),
+        csv=report("results/ablation_{ablation}.csv", caption="../report/ablation_table.rst", category="Tables",
+                   subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "CSV"}),
+        md=report("results/ablation_{ablation}.md", caption="../report/ablation_table.rst", category="Tables",
+                  subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "Markdown"}),
+    log:
+        "results/logs/ablation_{ablation}.log",
+    wildcard_constraints:
+        ablation=_alternatives(config.get("tables", {})),
+    params:
+        cells=ablation_cells,
+        spec=ablation_spec,
+        code=code_version("rankdistill.table", "rankdistill.evaluate"),
+    threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
+    conda:
+        "../../envs/pyterrier.yaml"
+    script:
+        "../scripts/table.py"
+
+
+rule figure:
+    input:
+        per_query=lambda wc: [eval_file(*cell) for cell in figure_cells(wc)],
+    output:
+        pdf=report("results/figures/{figure}.pdf", caption="../report/subsampling_figure.rst", category="Figures",
+                   labels={"figure": "{figure}", "format": "PDF"}),
+        png=report("results/figures/{figure}.png", caption="../report/subsampling_figure.rst", category="Figures",
+                   labels={"figure": "{figure}", "format": "PNG"}),
+        csv="results/figures/{figure}.csv",
+    log:
+        "results/logs/figures/{figure}.log",
+    wildcard_constraints:
+        figure=_alternatives(config.get("figures", {})),
+    params:
+        cells=figure_cells,
+        spec=figure_spec,
+        code=code_version("rankdistill.figures", "rankdistill.evaluate"),
+    threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
+    conda:
+        "../../envs/pyterrier.yaml"
+    script:
+        "../scripts/figure.py"
