@@ -131,7 +131,13 @@ def test_ddp_two_gloo_processes_match_one_process(bert_tiny, data, tmp_path):
                   doc_length=16, epochs=2, batch_queries=4, loss="ranknet", lr=1e-3, dropout=0.0, threads=1)
         return launcher + ["-m", "rankdistill.train", "stage2", "--json", json.dumps(kw)]
 
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29537"]
+    import socket
+
+    with socket.socket() as sock:  # a free port, so parallel test runs do not collide
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+                "--master_port", str(port)]
     two = subprocess.run(cmd(tmp_path / "two", torchrun), env=_env(), capture_output=True, text=True, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
     one = subprocess.run(cmd(tmp_path / "one", [sys.executable]), env=_env(), capture_output=True, text=True, timeout=600)
