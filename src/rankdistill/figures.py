@@ -68,6 +68,8 @@ def plot(spec: dict, data: pd.DataFrame, pdf: str | os.PathLike, png: str | os.P
     n = len(spec["panels"])
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.0), sharey=True, squeeze=False)
     ylabel = spec.get("ylabel") or f"mean {spec['measure']}"
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colour = {line: cycle[k % len(cycle)] for k, line in enumerate(dict.fromkeys(data["line"]))}  # same in every panel
     for i, (ax, panel) in enumerate(zip(axes[0], spec["panels"])):
         d = data[data["panel"] == i]
         ticks = list(dict.fromkeys(zip([p["x"] for p in panel["points"]], [p["x_label"] for p in panel["points"]])))
@@ -79,7 +81,7 @@ def plot(spec: dict, data: pd.DataFrame, pdf: str | os.PathLike, png: str | os.P
             pos = {x: x for x, _ in ticks}
         for line, g in d.groupby("line", sort=False):
             g = g.assign(pos=g["x"].map(pos)).sort_values("pos")
-            ax.plot(g["pos"], g["value"], marker="o", label=g["line_label"].iloc[0])
+            ax.plot(g["pos"], g["value"], marker="o", color=colour[line], label=g["line_label"].iloc[0])
         if scale == "log":
             ax.set_xscale("log")
         ax.set_xticks([pos[x] for x, _ in ticks])
@@ -91,9 +93,12 @@ def plot(spec: dict, data: pd.DataFrame, pdf: str | os.PathLike, png: str | os.P
         ax.grid(True, alpha=0.3)
         if i == 0:
             ax.set_ylabel(ylabel)
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles = {}
+    for ax in axes[0]:  # a line may be missing from some panel: collect every line once
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
     if handles:
-        axes[0][-1].legend(handles, labels, loc="lower right", fontsize="small")
+        axes[0][-1].legend(list(handles.values()), list(handles), loc="lower right", fontsize="small")
     fig.tight_layout()
     for out, fmt in ((pdf, "pdf"), (png, "png")):
         with atomic_path(out) as tmp:
