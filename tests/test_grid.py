@@ -211,8 +211,9 @@ def test_ablation_table_significance_against_its_baseline(tmp_path):
     from rankdistill.table import write_tables_for_cells
 
     rng = [0.1 * (i % 5) for i in range(20)]
-    files = [_per_query(tmp_path / "r.tsv", [v + 0.3 for v in rng]), _per_query(tmp_path / "a.tsv", rng),
-             _per_query(tmp_path / "c.tsv", [v + 0.301 if i % 2 else v + 0.299 for i, v in enumerate(rng)])]
+    base = [v + 0.3 + 0.01 * (i % 3) for i, v in enumerate(rng)]
+    files = [_per_query(tmp_path / "r.tsv", base), _per_query(tmp_path / "a.tsv", rng),  # ADR-MSE: 0.3 lower
+             _per_query(tmp_path / "c.tsv", [v + 0.05 if i % 2 else v - 0.05 for i, v in enumerate(base)])]
     cells = [("ranknet", "bm25", "x"), ("adr", "bm25", "x"), ("close", "bm25", "x")]
     spec = dict(systems=["ranknet", "adr", "close"], first_stages=["bm25"], query_sets=["x"], measure="nDCG@10",
                 baseline="ranknet", labels={"ranknet": "RankNet", "adr": "ADR-MSE"}, tex_label="tab:ablation-loss")
