@@ -289,3 +289,10 @@ def test_ablation_table_and_figure_rules_end_to_end(workflow_factory, bert_tiny,
     assert data[data.system == "m1"].value.iloc[0] == pytest.approx(want)
     assert (res / "figures" / "seeds.pdf.manifest.json").exists()  # provenance like every rule output
     assert "Nothing to be done" in wf.snakemake("-n").stdout
+    # the report shows the ablation table and the figure with their captions
+    wf.snakemake("--report", "report.html")
+    html = (wf.root / "report.html").read_text(errors="replace")
+    for needle in ("ablation_seeds.tex", "seeds.png", "seeds.pdf", "Ablation ``seeds``", "Sub-sampling of the distillation data",
+                   "one line per evaluated first stage"):
+        assert needle in html or needle.replace("``", "") in html, needle
+    assert "{{" not in html

@@ -136,6 +136,11 @@ def _fill(obj: Any, chosen: dict[str, dict], where: str) -> Any:
     return _PLACEHOLDER.sub(lambda m: lookup(m)["label" if m.group(2) else "name"], obj)
 
 
+def _fill_name(template: str, chosen: dict[str, dict], where: str) -> str:
+    """A name template: ``{axis}`` is always the value's name (even when the template is just ``{axis}``)."""
+    return _fill(template + "\0", chosen, where)[:-1]
+
+
 def _merge(template: dict, bundles: list[tuple[str, dict]], where: str) -> dict:
     out = copy.deepcopy(template)
     set_by: dict[str, str] = {}
@@ -158,7 +163,7 @@ def _generate(grid_name: str, grid: dict, combo: dict[str, str], axes: dict) -> 
         ds_name_t = tmpl.pop("name")
         ds = _merge(tmpl, [(a, x["distill_set"]) for a, x in chosen.items()], f"{key}.distill_set")
         ds = _fill(ds, chosen, f"{key}.distill_set")
-        ds_name = _fill(ds_name_t, chosen, f"{key}.distill_set.name")
+        ds_name = _fill_name(ds_name_t, chosen, f"{key}.distill_set.name")
     elif any(x["distill_set"] for x in chosen.values()):
         raise ConfigError(f"{key}.axes: an axis value sets distill_set settings but the grid has no distill_set template")
     st = _merge(grid["student"], [(a, x["student"]) for a, x in chosen.items()], f"{key}.student")
@@ -169,9 +174,9 @@ def _generate(grid_name: str, grid: dict, combo: dict[str, str], axes: dict) -> 
             raise ConfigError(f"{key}.student.distill_set: the grid's distill_set template names the student's data; "
                               "remove one of them")
         st["distill_set"] = ds_name
-    name = _fill(grid["name"], chosen, f"{key}.name")
+    name = _fill_name(grid["name"], chosen, f"{key}.name")
     for n, what in ((name, "name"), (ds_name, "distill_set.name")):
-        if n is not None and (not isinstance(n, str) or not _NAME.match(n)):
+        if n is not None and not _NAME.match(n):
             raise ConfigError(f"{key}.{what}: {n!r} is not a valid name (letters, digits, '_', '.', '-')")
     return name, st, ds_name, ds
 
@@ -182,7 +187,7 @@ def experiments(config: dict) -> dict[tuple[str, str], list[tuple[str, dict[str,
     for g, grid in (config.get("grid") or {}).items():
         axes = _axes(g, grid)
         for e in grid["experiments"]:
-            out[(g, e)] = [(_fill(grid["name"], {a: next(x for x in axes[a] if x["name"] == c[a]) for a in axes},
+            out[(g, e)] = [(_fill_name(grid["name"], {a: next(x for x in axes[a] if x["name"] == c[a]) for a in axes},
                                   f"grid.{g}.name"), c)
                            for c in _experiment_combos(g, grid, axes, e)]
     return out
@@ -383,10 +388,10 @@ def check_outputs(config: dict) -> list[str]:
         columns(key, spec)
     for f, spec in (config.get("figures") or {}).items():
         key = f"figures.{f}"
-        for i, p in enumerate(spec["panels"]):
-            if bool(p.get("points")) == bool(p.get("experiment")):
-                problems.append(f"{key}.panels[{i}]: give either points ({{student: x}}) or experiment and x")
-        if problems:
+        bad = [i for i, p in enumerate(spec["panels"]) if bool(p.get("points")) == bool(p.get("experiment"))]
+        for i in bad:
+            problems.append(f"{key}.panels[{i}]: give either points ({{student: x}}) or experiment and x")
+        if bad:
             continue
         try:
             view = figure_view(config, f)
