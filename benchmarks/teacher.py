@@ -37,7 +37,7 @@ def main(argv=None):
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--step", type=int, default=5)
     ap.add_argument("--depth", type=int, default=20)
-    ap.add_argument("--passage-words", type=int, default=40)
+    ap.add_argument("--passage-words", type=int, default=20)
     ap.add_argument("--max-new-tokens", type=int, default=None, help="default: rank_llm's estimate for the window")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
@@ -51,7 +51,11 @@ def main(argv=None):
     if a.threads:
         torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    tok = tiny.build_tokenizer()
+    rng = random.Random(a.seed)
+    vocab = [f"{w}{i}" for w in "car road engine city river bank model query search passage rank index".split()
+             for i in range(20)]
+    # the tokenizer learns the benchmark's words too, so prompts have realistic token counts
+    tok = tiny.build_tokenizer(tiny._default_corpus() + [" ".join(vocab)] * 5, vocab_size=1000)
     dtype = getattr(torch, a.dtype)
     with torch.device(a.device):
         model = tiny.build_model(tok, layers=a.layers, hidden=a.hidden, heads=a.heads, seed=a.seed, dtype=dtype,
@@ -61,9 +65,6 @@ def main(argv=None):
     print(f"model: Llama {a.layers} layers x {a.hidden} hidden, {params / 1e6:.1f}M parameters, {a.dtype} on "
           f"{a.device} (built in {time.perf_counter() - t0:.1f}s); torch threads {torch.get_num_threads()}")
 
-    rng = random.Random(a.seed)
-    vocab = [f"{w}{i}" for w in "car road engine city river bank model query search passage rank index".split()
-             for i in range(20)]
     n = max(a.queries, a.seq_queries or 0)
     docs = {f"d{i}": " ".join(rng.choice(vocab) for _ in range(a.passage_words)) for i in range(n * a.depth)}
     queries = [(f"q{q}", " ".join(rng.sample(vocab, 4)), [f"d{q * a.depth + j}" for j in range(a.depth)]) for q in range(n)]
