@@ -95,6 +95,17 @@ def test_grid_errors_name_the_key(mutate, message):
     assert message in str(e.value), str(e.value)
 
 
+def test_adding_an_axis_value_leaves_existing_students_untouched():
+    """Settings (the rules' params) of existing students stay identical, so Snakemake reruns nothing of them."""
+    before = rdconfig.validate(grid_config())
+    cfg = grid_config()
+    cfg["grid"]["g"]["axes"]["depth"] = [4, 8, 16]
+    after = rdconfig.validate(cfg)
+    assert set(after["students"]) - set(before["students"]) == {"s-single-ranknet-5q-d16", "s-single-adr-mse-5q-d16"}
+    assert all(after["students"][n] == s for n, s in before["students"].items())
+    assert all(after["distill_sets"][n] == d for n, d in before["distill_sets"].items())
+
+
 def test_generated_name_colliding_with_a_different_entry_is_an_error():
     cfg = grid_config()
     cfg["students"] = {"s-single-ranknet-10q-d8": {"kind": "pretrained", "model": "x"}}
