@@ -118,7 +118,7 @@ def test_generated_name_colliding_with_a_different_entry_is_an_error():
     ({"tables": {"t": {"systems": ["bm25"], "experiment": "loss"}}}, "give either systems"),
     ({"tables": {"t": {"systems": ["bm25", "xx"]}}}, "tables.t.systems: 'xx' is not a first stage"),
     ({"tables": {"t": {"systems": ["bm25"], "baseline": "s-single-ranknet-10q-d8"}}}, "is not one of the table's rows"),
-    ({"tables": {"t": {"systems": ["bm25"], "first_stages": ["dense"]}}}, "'dense' is not in evaluation.first_stages"),
+    ({"tables": {"t": {"systems": ["bm25"], "first_stages": ["dense"]}}}, "tables.t.first_stages: 'dense' is not a configured first stage"),
     ({"figures": {"f": {"panels": [{"experiment": "loss", "x": "size"}]}}}, "'size' is not an axis of grid g"),
     ({"figures": {"f": {"panels": [{"points": {"bm25": 1}}]}}}, "'bm25' is not a student"),
     ({"figures": {"f": {"panels": [{"experiment": "loss"}]}}}, "name the axis plotted on x"),
@@ -245,9 +245,9 @@ def test_paper_config_dry_run_lists_every_ablation(workflow_factory):
     assert took < 30  # ~3 s of CPU on a quiet machine (snakemake's start-up alone is ~2 s)
     assert counts["train_student"] == len(PAPER_TRAINED) == 12
     assert counts["distill_set"] == 8 and counts["train_stage1"] == 2
-    assert counts["ablation_table"] == 4 and counts["figure"] == 1 and counts["table"] == 1 and counts["all"] == 1
-    # 7 main-table students on 3 first stages x 2 query sets; 7 ablation-only students on BM25/ColBERTv2 x 2
-    assert counts["rerank"] == 7 * 3 * 2 + 7 * 2 * 2
+    assert counts["ablation_table"] == 5 and counts["figure"] == 1  # 4 ablations + the ColBERTv2 check and counts["table"] == 1 and counts["all"] == 1
+    # 7 main-table students and 7 ablation-only students, each on BM25/ColBERTv2 x DL19/DL20
+    assert counts["rerank"] == 7 * 2 * 2 + 7 * 2 * 2
     # only the first-stage runs, not per-query files: one BM25 retrieval per query set
     assert counts["retrieve_bm25"] == 3
     main = wf.jobs("results/table.tex", "--configfile", "config/paper.yaml")

@@ -363,10 +363,12 @@ def check_outputs(config: dict) -> list[str]:
     measures = ev["measures"]
 
     def columns(key: str, spec: dict) -> None:
+        # any configured first stage / query set may be a column (e.g. a check of a first stage
+        # that the main table does not show); every query set has qrels
         for k in ("first_stages", "query_sets"):
             for x in spec.get(k) or []:
-                if x not in ev[k]:
-                    problems.append(f"{key}.{k}: {x!r} is not in evaluation.{k} {ev[k]}")
+                if x not in config[k]:
+                    problems.append(f"{key}.{k}: {x!r} is not a configured {k[:-1].replace('_', ' ')} {sorted(config[k])}")
         if spec.get("measure") and spec["measure"] not in measures:
             problems.append(f"{key}.measure: {spec['measure']!r} must be one of evaluation.measures {measures}")
 
