@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -30,17 +30,15 @@ def natural_key(qid: str):
     return (0, int(qid), "") if qid.isdigit() else (1, 0, qid)
 
 
-def read_run(path: str | os.PathLike, allow_empty: bool = False) -> pd.DataFrame:
-    """Read and validate a TREC run file (``qid Q0 docno rank score tag``).
+def iter_run(path: str | os.PathLike) -> Iterator[tuple[int, str, str, int, float]]:
+    """Stream a TREC run's lines as ``(lineno, qid, docno, rank, score)``, validating each line.
 
-    Raises :class:`InputError` naming the file and line for a wrong column count, a non-numeric
-    rank or score, a non-finite score, a duplicate (qid, docno) pair, or an empty file.
+    Constant memory (for 100M-line training runs); raises :class:`InputError` naming the file
+    and line for a wrong column count, a non-integer rank, or a non-numeric or non-finite score.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "run file does not exist")
-    qids, docnos, scores, ranks = [], [], [], []
-    seen: dict[tuple[str, str], int] = {}
     with open_text(path) as f:
         for lineno, line in enumerate(f, start=1):
             parts = line.split()
@@ -63,16 +61,29 @@ def read_run(path: str | os.PathLike, allow_empty: bool = False) -> pd.DataFrame
                 raise InputError(path, f"score {score!r} is not a number", lineno) from None
             if not math.isfinite(s):
                 raise InputError(path, f"score {score!r} is not finite", lineno)
-            key = (qid, docno)
-            if key in seen:
-                raise InputError(
-                    path, f"duplicate (qid, docno) = ({qid}, {docno}); first seen on line {seen[key]}", lineno
-                )
-            seen[key] = lineno
-            qids.append(qid)
-            docnos.append(docno)
-            scores.append(s)
-            ranks.append(r)
+            yield lineno, qid, docno, r, s
+
+
+def read_run(path: str | os.PathLike, allow_empty: bool = False) -> pd.DataFrame:
+    """Read and validate a TREC run file (``qid Q0 docno rank score tag``).
+
+    Raises :class:`InputError` naming the file and line for a wrong column count, a non-numeric
+    rank or score, a non-finite score, a duplicate (qid, docno) pair, or an empty file.
+    """
+    path = Path(path)
+    qids, docnos, scores, ranks = [], [], [], []
+    seen: dict[tuple[str, str], int] = {}
+    for lineno, qid, docno, r, s in iter_run(path):
+        key = (qid, docno)
+        if key in seen:
+            raise InputError(
+                path, f"duplicate (qid, docno) = ({qid}, {docno}); first seen on line {seen[key]}", lineno
+            )
+        seen[key] = lineno
+        qids.append(qid)
+        docnos.append(docno)
+        scores.append(s)
+        ranks.append(r)
     if not qids and not allow_empty:
         raise InputError(path, "run file is empty")
     return pd.DataFrame(

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import ConfigError, InputError, UnavailableError
-from ..io import atomic_open, file_digest, open_text
-from ..runs import natural_key
+from ..io import atomic_open, file_digest
+from ..runs import iter_run, natural_key
 
 log = logging.getLogger(__name__)
 
@@ -172,20 +172,8 @@ def resolve(source, cache_dir: str | os.PathLike) -> tuple[dict, Path | None]:
 # --- rows ---------------------------------------------------------------------------------
 
 def _trec_rows(path: Path) -> Iterator[tuple[str, str, float]]:
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 6:
-                raise InputError(path, f"expected 6 columns 'qid Q0 docno rank score tag', found {len(parts)}", lineno)
-            try:
-                score = float(parts[4])
-            except ValueError:
-                raise InputError(path, f"score {parts[4]!r} is not a number", lineno) from None
-            if not math.isfinite(score):
-                raise InputError(path, f"score {parts[4]!r} is not finite", lineno)
-            yield parts[0], parts[2], score
+    for _lineno, qid, docno, _rank, score in iter_run(path):
+        yield qid, docno, score
 
 
 _PARQUET_NAMES = {"qid": ("qid", "query_id"), "docno": ("docno", "doc_id", "docid"), "score": ("score",)}
