@@ -211,12 +211,16 @@ class PairTokenizer:
             return enc["input_ids"], enc.get("token_type_ids") if self.uses_type_ids else None
         raise ValueError(f"unknown truncation mode {mode!r}")
 
+    @staticmethod
+    def _per_unique(texts, fn) -> dict:
+        """``fn`` applied once per distinct text (a query repeats for each of its candidates)."""
+        uniq = list(dict.fromkeys(texts))
+        return dict(zip(uniq, fn(uniq)))
+
     def _ids_mode(self, queries, docs):
         s = self.settings
-        uq = list(dict.fromkeys(queries))
-        qids = dict(zip(uq, self._side_ids(uq, s.query_length)))
-        ud = list(dict.fromkeys(docs))
-        dids = dict(zip(ud, self._side_ids(ud, s.doc_length)))
+        qids = self._per_unique(queries, lambda t: self._side_ids(t, s.query_length))
+        dids = self._per_unique(docs, lambda t: self._side_ids(t, s.doc_length))
         pre, mid, suf, tpre, ta, tmid, tb, tsuf = self._template
         ids, types = [], []
         for q, d in zip(queries, docs):
@@ -236,10 +240,8 @@ class PairTokenizer:
     def _decode_mode(self, queries, docs):
         """lightning-ir's CrossEncoderTokenizer: truncate each side via decode, then encode the pair."""
         s = self.settings
-        uq = list(dict.fromkeys(queries))
-        qmap = dict(zip(uq, self._truncate_decode(uq, s.query_length)))
-        ud = list(dict.fromkeys(docs))
-        dmap = dict(zip(ud, self._truncate_decode(ud, s.doc_length)))
+        qmap = self._per_unique(queries, lambda t: self._truncate_decode(t, s.query_length))
+        dmap = self._per_unique(docs, lambda t: self._truncate_decode(t, s.doc_length))
         enc = self.hf([qmap[q] for q in queries], [dmap[d] for d in docs], truncation=True, padding=False,
                       return_attention_mask=False)
         return enc["input_ids"], enc.get("token_type_ids") if self.uses_type_ids else None
