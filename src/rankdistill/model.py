@@ -454,8 +454,7 @@ class CrossEncoder(nn.Module):
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         kw = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         if self.seqcls:
-            scores = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw).logits[:, 0].float()
-            return torch.sigmoid(scores) if self.settings.activation == "sigmoid" else scores
+            return self._activate(self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw).logits[:, 0])
         h = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw).last_hidden_state
         p = self.settings.pooling
         if p == "first":
@@ -468,6 +467,13 @@ class CrossEncoder(nn.Module):
                 pooled = (h * m).sum(1)
             else:  # max
                 pooled = h.masked_fill(m == 0, torch.finfo(h.dtype).min).amax(1)
+        return self._head(pooled)
+
+    def _activate(self, logits: torch.Tensor) -> torch.Tensor:
+        scores = logits.float()
+        return torch.sigmoid(scores) if self.settings.activation == "sigmoid" else scores
+
+    def _head(self, pooled: torch.Tensor) -> torch.Tensor:
         pooled = self.bert_pool(pooled)
         # the head runs in fp32 even under bf16 (weights or autocast): bf16 scores would tie candidates
         with torch.autocast(device_type=pooled.device.type, enabled=False):
@@ -477,6 +483,59 @@ class CrossEncoder(nn.Module):
         if self.settings.scoring == "mono":
             return torch.log_softmax(scores.view(-1, 2), dim=-1)[:, 1]
         return scores.view(-1)
+
+    # ------------------------------------------------------------------ padding-free scoring
+    def packed_unsupported(self) -> str | None:
+        """Why this model cannot score packed batches (``None`` when it can); see :mod:`rankdistill.packed`."""
+        from .packed import unsupported
+
+        why = unsupported(self.backbone)
+        if why is None and self.seqcls and self.backbone.config.model_type == "bert" \
+                and getattr(self.backbone.base_model, "pooler", None) is None:
+            why = "a BERT sequence-classification model without its pooler"
+        return why
+
+    def enable_packed(self, attention: str = "auto") -> str:
+        """Build the packed encoder for the model's current device and dtype; returns the attention core.
+
+        Call again after moving, casting or training the model (the fused weights are a copy).
+        """
+        from .packed import PackedEncoder
+
+        enc = PackedEncoder(self.backbone, attention)
+        object.__setattr__(self, "_packed", enc)  # not a registered submodule: no state_dict entries
+        return enc.attention
+
+    def forward_packed(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cu_seqlens: torch.Tensor,
+                       max_len: int, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores of a packed batch (see :func:`rankdistill.packed.pack`); equals :meth:`forward` on the padded batch."""
+        enc = self.__dict__.get("_packed")
+        if enc is None:
+            raise RuntimeError("call enable_packed() first")
+        h = enc(input_ids, position_ids, cu_seqlens, max_len, token_type_ids)
+        starts = cu_seqlens[:-1].long()
+        first = h[starts]
+        if self.seqcls:
+            base = self.backbone.base_model
+            if self.backbone.config.model_type == "bert":  # pooler (dense + tanh) → dropout → linear
+                logits = self.backbone.classifier(base.pooler(first[:, None]))
+            else:  # ELECTRA / RoBERTa heads take features[:, 0]
+                logits = self.backbone.classifier(first[:, None])
+            return self._activate(logits[:, 0])
+        p = self.settings.pooling
+        if p == "first":
+            return self._head(first)
+        n = starts.shape[0]
+        lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).long()
+        seg = torch.repeat_interleave(torch.arange(n, device=h.device), lengths, output_size=h.shape[0])
+        index = seg[:, None].expand_as(h)
+        if p == "max":
+            pooled = h.new_full((n, h.shape[1]), torch.finfo(h.dtype).min).scatter_reduce(0, index, h, "amax")
+        else:
+            pooled = h.new_zeros((n, h.shape[1])).index_add(0, seg, h)
+            if p == "mean":
+                pooled = pooled / lengths.clamp(min=1)[:, None].to(h.dtype)
+        return self._head(pooled)
 
     def encode(self, queries: Sequence[str], docs: Sequence[str]):
         return self.pairs(queries, docs)

@@ -8,6 +8,11 @@ preallocated tensor, so the loop has no host synchronisation until the end. On a
 backbone runs in bf16 (``precision="bf16"``, the head stays fp32 so candidates do not tie) or
 under bf16 autocast; on a CPU in fp32. ``torch.compile`` is optional.
 
+On a GPU the default engine is padding-free (:mod:`rankdistill.packed`): each batch is one row of
+real tokens cut by ``cu_seqlens``, FlashAttention's variable-length kernel attends within pairs,
+and no matrix product touches a pad token. A few pairs are scored both ways first; if the kernel
+is missing or disagrees, the padded engine runs instead (with a warning).
+
 :func:`rerank_run` re-ranks each query's top-k of a run with passages from the DocStore and
 writes a run; :class:`Reranker` is the same as a PyTerrier transformer.
 """
@@ -32,6 +37,7 @@ from .model import CrossEncoder, collate
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "bf16-autocast")
+ENGINES = ("auto", "padded", "packed")
 
 
 def resolve_device(device: str | None = None) -> torch.device:
@@ -43,12 +49,43 @@ def resolve_device(device: str | None = None) -> torch.device:
     return dev
 
 
+def _probe(model: CrossEncoder, dev: torch.device, autocast) -> str | None:
+    """Score a few pairs both ways; why the packed engine cannot be trusted here (``None`` if it can)."""
+    from .packed import pack
+
+    qs = ["what is packed attention", "a"]
+    ds = ["variable length sequences share one batch without padding " * 3, "short passage"]
+    ids, types = model.encode(qs, ds)
+    ctx = torch.autocast(dev.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
+    try:
+        with ctx:
+            padded = model(**{k: v.to(dev) for k, v in collate(ids, types, model.pairs.pad_id, 8).items()}).float()
+            b = pack(ids, types)
+            max_len = b.pop("max_len")
+            packed = model.forward_packed(**{k: v.to(dev) for k, v in b.items()}, max_len=max_len).float()
+    except Exception as e:  # an attention kernel this build/GPU does not have
+        return f"{type(e).__name__}: {e}"
+    tol = 1e-3 if next(model.backbone.parameters()).dtype == torch.float32 and autocast is None else 5e-2
+    diff = float((padded - packed).abs().max())
+    if not diff <= tol * max(1.0, float(padded.abs().max())):
+        return f"packed scores differ from padded ones by {diff:.3g}"
+    return None
+
+
 def prepare(model: CrossEncoder, device: str | torch.device | None = None, precision: str = "auto",
-            compile: bool = False):
-    """Move ``model`` to the device in the inference precision; returns (callable model, device, autocast dtype)."""
+            compile: bool = False, engine: str = "auto"):
+    """Move ``model`` to the device in the inference precision and choose the engine.
+
+    Returns ``(callable, device, autocast dtype, engine)``; the callable takes the engine's batches.
+    ``engine="auto"`` is "packed" on a GPU when the backbone supports it (checked on a few pairs;
+    it falls back to "padded" with a warning) and "padded" on a CPU, where the two run at the same
+    speed (length-sorted batches carry little padding) and padded is the backbone's own code.
+    """
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if precision == "auto":
         precision = "bf16" if dev.type == "cuda" else "fp32"
     model.eval().to(dev)
@@ -59,8 +96,29 @@ def prepare(model: CrossEncoder, device: str | torch.device | None = None, preci
             model.bert_pool.to(torch.bfloat16)
     elif precision == "bf16-autocast":
         autocast = torch.bfloat16
-    fn = torch.compile(model, dynamic=True) if compile else model
-    return fn, dev, autocast
+    if engine != "padded":
+        why = model.packed_unsupported()
+        if why is None:
+            attention = model.enable_packed()
+            if engine == "auto":
+                if dev.type != "cuda":
+                    engine = "padded"
+                else:
+                    why = _probe(model, dev, autocast)
+                    engine = "padded" if why else "packed"
+                    if why:
+                        log.warning("padding-free scoring (%s attention) failed its check, scoring padded: %s",
+                                    attention, why)
+                    else:
+                        log.info("padding-free scoring with %s attention", attention)
+        elif engine == "packed":
+            raise ValueError(f"engine='packed' is not available for this model: {why}")
+        else:
+            engine = "padded"
+    fn = model.forward_packed if engine == "packed" else model
+    if compile:
+        fn = torch.compile(fn, dynamic=True)
+    return fn, dev, autocast, engine
 
 
 def _plan(lengths: np.ndarray, batch_size: int, max_tokens: int, multiple_of: int) -> list[np.ndarray]:
@@ -76,7 +134,9 @@ def _plan(lengths: np.ndarray, batch_size: int, max_tokens: int, multiple_of: in
 
 
 def _producer(model: CrossEncoder, queries, docs, chunk: int, batch_size: int, max_tokens: int,
-              multiple_of: int, pin: bool, out: queue.Queue, stop: threading.Event) -> None:
+              multiple_of: int, pin: bool, packed: bool, out: queue.Queue, stop: threading.Event) -> None:
+    from .packed import pack
+
     try:
         pad = model.pairs.pad_id
         c0, size = 0, min(chunk, 1024)
@@ -84,9 +144,10 @@ def _producer(model: CrossEncoder, queries, docs, chunk: int, batch_size: int, m
             # small first chunks so the device starts early, then ``chunk``-sized ones (sorted within)
             ids, types = model.encode(queries[c0:c0 + size], docs[c0:c0 + size])
             lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-            for pos in _plan(lengths, batch_size, max_tokens, multiple_of):
-                b = collate([ids[i] for i in pos], [types[i] for i in pos] if types is not None else None,
-                            pad, multiple_of, pin=pin)
+            for pos in _plan(lengths, batch_size, max_tokens, multiple_of if not packed else 1):
+                sel_ids = [ids[i] for i in pos]
+                sel_types = [types[i] for i in pos] if types is not None else None
+                b = pack(sel_ids, sel_types, pin=pin) if packed else collate(sel_ids, sel_types, pad, multiple_of, pin=pin)
                 item = (torch.from_numpy(pos + c0), b, int(lengths[pos].sum()))
                 while not stop.is_set():
                     try:
@@ -105,12 +166,13 @@ def _producer(model: CrossEncoder, queries, docs, chunk: int, batch_size: int, m
 
 def iter_batches(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str], chunk: int = 8192,
                  batch_size: int = 64, max_tokens: int = 16384, multiple_of: int = 8, pin: bool = False,
-                 prefetch: int = 8) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor], int]]:
-    """(positions, padded CPU batch, real tokens) tuples, produced by a background thread."""
+                 prefetch: int = 8, packed: bool = False) -> Iterator[tuple[torch.Tensor, dict, int]]:
+    """(positions, CPU batch (padded, or packed with ``max_len``), real tokens), produced by a background thread."""
     q: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
     t = threading.Thread(target=_producer, daemon=True,
-                         args=(model, list(queries), list(docs), chunk, batch_size, max_tokens, multiple_of, pin, q, stop))
+                         args=(model, list(queries), list(docs), chunk, batch_size, max_tokens, multiple_of, pin,
+                               packed, q, stop))
     t.start()
     try:
         while True:
@@ -133,17 +195,23 @@ def default_budget(device: torch.device) -> tuple[int, int]:
 @torch.inference_mode()
 def score_pairs(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str], device=None, precision: str = "auto",
                 batch_size: int | None = None, max_tokens: int | None = None, chunk: int = 8192,
-                compile: bool = False, progress: bool = False, stats: dict | None = None) -> np.ndarray:
-    """Scores (float32) of ``(queries[i], docs[i])`` in input order."""
+                compile: bool = False, engine: str = "auto", progress: bool = False,
+                stats: dict | None = None) -> np.ndarray:
+    """Scores (float32) of ``(queries[i], docs[i])`` in input order.
+
+    ``engine``: "padded" (batches padded to their longest pair), "packed" (padding-free, see
+    :mod:`rankdistill.packed`) or "auto" (packed on a GPU when the backbone supports it).
+    """
     n = len(queries)
     if n != len(docs):
         raise ValueError(f"{n} queries for {len(docs)} passages")
-    fn, dev, autocast = prepare(model, device, precision, compile)
+    fn, dev, autocast, engine = prepare(model, device, precision, compile, engine)
     if n == 0:
         return np.zeros(0, dtype=np.float32)
     bs, mt = default_budget(dev)
     bs, mt = batch_size or bs, max_tokens or mt
     cuda = dev.type == "cuda"
+    packed = engine == "packed"
     out = torch.empty(n, dtype=torch.float32, device=dev)
     tokens = 0
     padded = 0
@@ -155,12 +223,14 @@ def score_pairs(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str]
     t0 = time.perf_counter()
     ctx = torch.autocast(dev.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
     with ctx:
-        for pos, batch, real in iter_batches(model, queries, docs, chunk=chunk, batch_size=bs, max_tokens=mt, pin=cuda):
+        for pos, batch, real in iter_batches(model, queries, docs, chunk=chunk, batch_size=bs, max_tokens=mt, pin=cuda,
+                                             packed=packed):
+            extra = {"max_len": batch.pop("max_len")} if packed else {}
             batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
-            scores = fn(**batch)
+            scores = fn(**batch, **extra)
+            padded += batch["input_ids"].numel()
             out.index_copy_(0, pos.to(dev, non_blocking=True), scores.float())
             tokens += real
-            padded += batch["input_ids"].numel()
             if bar is not None:
                 bar.update(len(pos))
     result = out.cpu().numpy()
@@ -168,7 +238,7 @@ def score_pairs(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str]
     if bar is not None:
         bar.close()
     if stats is not None:
-        stats.update(pairs=n, seconds=elapsed, tokens=tokens, padded_tokens=padded,
+        stats.update(pairs=n, seconds=elapsed, tokens=tokens, padded_tokens=padded, engine=engine,
                      pairs_per_s=n / elapsed if elapsed > 0 else float("inf"))
     return result
 
@@ -189,6 +259,7 @@ def rerank_frame(model: CrossEncoder, run: pd.DataFrame, queries: dict[str, str]
     qids = list(dict.fromkeys(run["qid"]))
     parts = []
     stats_all = {"pairs": 0, "seconds": 0.0, "tokens": 0, "padded_tokens": 0}
+    engine = None
     for b in range(0, len(qids), queries_per_block):
         block = run[run["qid"].isin(set(qids[b:b + queries_per_block]))]
         try:
@@ -200,11 +271,12 @@ def rerank_frame(model: CrossEncoder, run: pd.DataFrame, queries: dict[str, str]
                              stats=st, **kwargs)
         for k in stats_all:
             stats_all[k] += st.get(k, 0)
+        engine = st.get("engine", engine)
         parts.append(pd.DataFrame({"qid": block["qid"].values, "docno": block["docno"].values,
                                    "score": scores.astype(np.float64)}))
     if stats_all["seconds"] > 0:
-        log.info("scored %d pairs in %.1f s (%.0f pairs/s, %.1f%% padding)", stats_all["pairs"], stats_all["seconds"],
-                 stats_all["pairs"] / stats_all["seconds"],
+        log.info("scored %d pairs in %.1f s (%.0f pairs/s, %s engine, %.1f%% padding)", stats_all["pairs"],
+                 stats_all["seconds"], stats_all["pairs"] / stats_all["seconds"], engine,
                  100 * (1 - stats_all["tokens"] / max(stats_all["padded_tokens"], 1)))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["qid", "docno", "score"])
 
@@ -218,7 +290,7 @@ def rerank_run(model: str, run: str | os.PathLike, queries: str | os.PathLike, d
                out: str | os.PathLike, depth: int | None = 100, tag: str = "rankdistill", device: str | None = None,
                precision: str = "auto", batch_size: int | None = None, max_tokens: int | None = None,
                compile: bool = False, threads: int | None = None, query_length: int | None = None,
-               doc_length: int | None = None) -> None:
+               doc_length: int | None = None, engine: str = "auto") -> None:
     """Re-rank the top-``depth`` of ``run`` with the cross-encoder ``model`` and write the run ``out``."""
     from .datasets.docstore import DocStore
     from .datasets.queries import read_queries
@@ -232,7 +304,8 @@ def rerank_run(model: str, run: str | os.PathLike, queries: str | os.PathLike, d
     qmap = dict(zip(qs["qid"].astype(str), qs["query"]))
     with DocStore(docstore) as store:
         scored = rerank_frame(scorer, r, qmap, store, depth, source=str(run), device=device, precision=precision,
-                              batch_size=batch_size, max_tokens=max_tokens, compile=compile, progress=True)
+                              batch_size=batch_size, max_tokens=max_tokens, compile=compile, engine=engine,
+                              progress=True)
     write_run(scored, out, tag=tag)
     log.info("wrote %s (%d queries, %d pairs)", out, scored["qid"].nunique(), len(scored))
 

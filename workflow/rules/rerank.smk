@@ -18,7 +18,7 @@ rule rerank:
         depth=lambda wc: config["students"][wc.student]["inference"]["depth"] or EVAL["depth"],
         lengths=rerank_lengths,
         inference=lambda wc: {k: v for k, v in config["students"][wc.student]["inference"].items() if k != "depth"},
-        code=code_version("rankdistill.rerank", "rankdistill.model", "rankdistill.runs"),
+        code=code_version("rankdistill.rerank", "rankdistill.model", "rankdistill.packed", "rankdistill.runs"),
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
