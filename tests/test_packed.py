@@ -111,3 +111,28 @@ def test_pack_layout():
     assert b["position_ids"].tolist() == [0, 1, 2, 0, 0, 1]
     assert b["cu_seqlens"].tolist() == [0, 3, 4, 6] and b["cu_seqlens"].dtype == torch.int32
     assert b["token_type_ids"].tolist() == [0, 1, 1, 0, 0, 1] and b["max_len"] == 3
+
+
+def test_attention_core_choice():
+    from rankdistill.packed import _attention_backend
+
+    assert _attention_backend("auto", torch.device("cpu"), torch.bfloat16) == "sdpa"
+    assert _attention_backend("auto", torch.device("cuda"), torch.float32) == "sdpa"  # flash kernels need 16-bit
+    assert _attention_backend("auto", torch.device("cuda"), torch.bfloat16) in ("varlen", "flash-attn", "sdpa")
+    with pytest.raises(ValueError, match="attention must be one of"):
+        _attention_backend("flash", torch.device("cpu"), torch.float32)
+
+
+def test_auto_engine_falls_back_when_the_kernel_fails(bert_tiny, monkeypatch, caplog):
+    """A GPU build without the varlen kernel (here: the CUDA-only kernel asked for on a CPU) must not
+    break re-ranking: the probe catches it, warns and the padded engine scores."""
+    import rankdistill.packed as packed
+
+    m = CrossEncoder.from_backbone(bert_tiny, query_length=6, doc_length=20, seed=2)
+    want = score_pairs(m, QUERIES, DOCS, engine="padded")
+    monkeypatch.setattr(packed, "_attention_backend", lambda *a: "varlen")
+    stats = {}
+    with caplog.at_level("WARNING", logger="rankdistill.rerank"):
+        got = score_pairs(m, QUERIES, DOCS, engine="auto", stats=stats)
+    assert stats["engine"] == "padded" and "failed its check" in caplog.text
+    np.testing.assert_allclose(got, want, atol=1e-6)

@@ -495,14 +495,14 @@ class CrossEncoder(nn.Module):
             why = "a BERT sequence-classification model without its pooler"
         return why
 
-    def enable_packed(self, attention: str = "auto") -> str:
+    def enable_packed(self, attention: str = "auto", compute_dtype: torch.dtype | None = None) -> str:
         """Build the packed encoder for the model's current device and dtype; returns the attention core.
 
         Call again after moving, casting or training the model (the fused weights are a copy).
         """
         from .packed import PackedEncoder
 
-        enc = PackedEncoder(self.backbone, attention)
+        enc = PackedEncoder(self.backbone, attention, compute_dtype)
         object.__setattr__(self, "_packed", enc)  # not a registered submodule: no state_dict entries
         return enc.attention
 

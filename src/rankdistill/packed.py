@@ -82,10 +82,10 @@ class PackedEncoder(nn.Module):
     """The backbone's encoder over packed tokens; ``forward`` returns ``(T, hidden)`` states.
 
     Built once the backbone is on its device and in its inference dtype (the fused query/key/value
-    weights are a copy). Inference only.
+    weights are a copy; under autocast pass ``compute_dtype``). Inference only.
     """
 
-    def __init__(self, backbone: nn.Module, attention: str = "auto"):
+    def __init__(self, backbone: nn.Module, attention: str = "auto", compute_dtype: torch.dtype | None = None):
         super().__init__()
         why = unsupported(backbone)
         if why:
@@ -98,7 +98,8 @@ class PackedEncoder(nn.Module):
         # RoBERTa counts positions from padding_idx + 1
         self.position_offset = (cfg.pad_token_id + 1) if cfg.model_type in ("roberta", "xlm-roberta") else 0
         w = next(self.base.parameters())
-        self.attention = _attention_backend(attention, w.device, w.dtype)
+        # under autocast the weights stay fp32 but attention sees ``compute_dtype`` activations
+        self.attention = _attention_backend(attention, w.device, compute_dtype or w.dtype)
         self.qkv_weight, self.qkv_bias = [], []
         for layer in self.base.encoder.layer:
             s = layer.attention.self

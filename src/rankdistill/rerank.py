@@ -99,7 +99,7 @@ def prepare(model: CrossEncoder, device: str | torch.device | None = None, preci
     if engine != "padded":
         why = model.packed_unsupported()
         if why is None:
-            attention = model.enable_packed()
+            attention = model.enable_packed(compute_dtype=autocast)
             if engine == "auto":
                 why = _probe(model, dev, autocast)
                 engine = "padded" if why else "packed"
