@@ -114,25 +114,37 @@ def test_pack_layout():
 
 
 def test_attention_core_choice():
-    from rankdistill.packed import _attention_backend
+    from rankdistill.packed import _attention_backend, attention_candidates
 
-    assert _attention_backend("auto", torch.device("cpu"), torch.bfloat16) == "sdpa"
-    assert _attention_backend("auto", torch.device("cuda"), torch.float32) == "sdpa"  # flash kernels need 16-bit
-    assert _attention_backend("auto", torch.device("cuda"), torch.bfloat16) in ("varlen", "flash-attn", "sdpa")
+    assert attention_candidates(torch.device("cpu"), torch.bfloat16) == ["sdpa"]
+    assert attention_candidates(torch.device("cuda"), torch.float32) == ["sdpa"]  # flash kernels need 16-bit
+    gpu = attention_candidates(torch.device("cuda"), torch.bfloat16)
+    assert gpu[-1] == "sdpa" and "aten-flash" in gpu  # this PyTorch has the kernel behind SDPA's flash path
+    assert _attention_backend("auto", torch.device("cuda"), torch.bfloat16) == gpu[0]
     with pytest.raises(ValueError, match="attention must be one of"):
         _attention_backend("flash", torch.device("cpu"), torch.float32)
 
 
 def test_auto_engine_falls_back_when_the_kernel_fails(bert_tiny, monkeypatch, caplog):
-    """A GPU build without the varlen kernel (here: the CUDA-only kernel asked for on a CPU) must not
-    break re-ranking: the probe catches it, warns and the padded engine scores."""
+    """A GPU build without the varlen kernel (here: the CUDA-only kernels asked for on a CPU) must not
+    break re-ranking: the probe catches it and the next attention core, or the padded engine, scores."""
     import rankdistill.packed as packed
 
     m = CrossEncoder.from_backbone(bert_tiny, query_length=6, doc_length=20, seed=2)
     want = score_pairs(m, QUERIES, DOCS, engine="padded")
-    monkeypatch.setattr(packed, "_attention_backend", lambda *a: "varlen")
+    monkeypatch.setattr(packed, "attention_candidates", lambda *a: ["varlen", "aten-flash", "sdpa"])
     stats = {}
     with caplog.at_level("WARNING", logger="rankdistill.rerank"):
         got = score_pairs(m, QUERIES, DOCS, engine="auto", stats=stats)
-    assert stats["engine"] == "padded" and "failed its check" in caplog.text
+    assert stats["engine"] == "packed" and m._packed.attention == "sdpa"
+    assert "varlen attention" in caplog.text and "aten-flash attention" in caplog.text
+    np.testing.assert_allclose(got, want, atol=2e-5)
+
+    monkeypatch.setattr(packed, "attention_candidates", lambda *a: ["varlen"])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rankdistill.rerank"):
+        got = score_pairs(m, QUERIES, DOCS, engine="auto", stats=stats)
+    assert stats["engine"] == "padded" and "scoring padded" in caplog.text
     np.testing.assert_allclose(got, want, atol=1e-6)
+    with pytest.raises(ValueError, match="engine='packed' is not available"):
+        score_pairs(m, QUERIES, DOCS, engine="packed")

@@ -8,6 +8,8 @@ and activation then runs on real tokens only, and the first token of each pair s
 * ``varlen``: ``torch.nn.attention.varlen.varlen_attn`` (FlashAttention in PyTorch >= 2.9; CUDA,
   bf16/fp16);
 * ``flash-attn``: ``flash_attn.flash_attn_varlen_func`` when that package is installed (CUDA);
+* ``aten-flash``: the FlashAttention kernel behind PyTorch's SDPA, called with ``cu_seqlens``
+  (older PyTorch without ``varlen``);
 * ``sdpa``: everywhere else (CPUs, fp32, older PyTorch): the heads are scattered into a padded
   ``(n, heads, longest, dim)`` tensor just for ``scaled_dot_product_attention`` with a key mask.
 
@@ -31,7 +33,7 @@ from torch.nn import functional as F
 log = logging.getLogger(__name__)
 
 MODEL_TYPES = ("bert", "electra", "roberta", "xlm-roberta")
-ATTENTION = ("auto", "varlen", "flash-attn", "sdpa")
+ATTENTION = ("auto", "varlen", "flash-attn", "aten-flash", "sdpa")
 
 
 def unsupported(backbone: nn.Module) -> str | None:
@@ -57,25 +59,32 @@ def unsupported(backbone: nn.Module) -> str | None:
     return None
 
 
-def _attention_backend(requested: str, device: torch.device, dtype: torch.dtype) -> str:
-    if requested not in ATTENTION:
-        raise ValueError(f"attention must be one of {ATTENTION}, got {requested!r}")
-    if requested != "auto":
-        return requested
+def attention_candidates(device: torch.device, dtype: torch.dtype) -> list[str]:
+    """Attention cores to try, fastest first, for activations of ``dtype`` on ``device``."""
     if device.type != "cuda" or dtype not in (torch.bfloat16, torch.float16):
-        return "sdpa"
+        return ["sdpa"]
+    out = []
     try:
-        from torch.nn.attention.varlen import varlen_attn  # noqa: F401
+        from torch.nn.attention.varlen import varlen_attn  # noqa: F401  (PyTorch >= 2.9)
 
-        return "varlen"
+        out.append("varlen")
     except ImportError:
         pass
     try:
         import flash_attn  # noqa: F401
 
-        return "flash-attn"
+        out.append("flash-attn")
     except ImportError:
-        return "sdpa"
+        pass
+    if hasattr(torch.ops.aten, "_flash_attention_forward"):  # the kernel behind SDPA's flash path
+        out.append("aten-flash")
+    return out + ["sdpa"]
+
+
+def _attention_backend(requested: str, device: torch.device, dtype: torch.dtype) -> str:
+    if requested not in ATTENTION:
+        raise ValueError(f"attention must be one of {ATTENTION}, got {requested!r}")
+    return attention_candidates(device, dtype)[0] if requested == "auto" else requested
 
 
 class PackedEncoder(nn.Module):
@@ -116,6 +125,9 @@ class PackedEncoder(nn.Module):
             from flash_attn import flash_attn_varlen_func
 
             return flash_attn_varlen_func(q, k, v, cu, cu, max_len, max_len, softmax_scale=self.scale)
+        if self.attention == "aten-flash":
+            return torch.ops.aten._flash_attention_forward(q, k, v, cu, cu, max_len, max_len, 0.0, False, False,
+                                                           scale=self.scale)[0]
         # sdpa: scatter into (n, longest) slots, attend with a key mask, gather the real tokens back
         T, H, D = q.shape
         slots = []

@@ -72,14 +72,33 @@ def _probe(model: CrossEncoder, dev: torch.device, autocast) -> str | None:
     return None
 
 
+def _enable_packed(model: CrossEncoder, dev: torch.device, autocast) -> str | None:
+    """Enable the fastest attention core that scores a few pairs as the padded forward does;
+    returns why none does (``None`` on success)."""
+    from .packed import attention_candidates
+
+    failures = []
+    compute = autocast or next(model.backbone.parameters()).dtype
+    for attention in attention_candidates(dev, compute):
+        model.enable_packed(attention, compute_dtype=autocast)
+        problem = _probe(model, dev, autocast)
+        if problem is None:
+            if failures:
+                log.warning("padding-free scoring with %s attention; failed their check: %s", attention,
+                            "; ".join(failures))
+            return None
+        failures.append(f"{attention} attention: {problem}")
+    return "; ".join(failures)
+
+
 def prepare(model: CrossEncoder, device: str | torch.device | None = None, precision: str = "auto",
             compile: bool = False, engine: str = "auto"):
     """Move ``model`` to the device in the inference precision and choose the engine.
 
     Returns ``(callable, device, autocast dtype, engine)``; the callable takes the engine's batches.
-    ``engine="auto"`` is "packed" when the backbone supports it (checked on a few pairs first; if
-    the attention kernel is missing or disagrees it falls back to "padded" with a warning), else
-    "padded". On a CPU packed is about 1.1x faster (length-sorted batches carry little padding).
+    ``engine="auto"`` is "packed" when the backbone supports it, with the fastest attention core
+    that scores a few pairs as the padded forward does (on a GPU: varlen, flash-attn, aten-flash,
+    sdpa); if none does it warns and scores "padded". On a CPU packed is about 1.1x faster (length-sorted batches carry little padding).
     """
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     if precision not in PRECISIONS:
@@ -99,15 +118,11 @@ def prepare(model: CrossEncoder, device: str | torch.device | None = None, preci
     if engine != "padded":
         why = model.packed_unsupported()
         if why is None:
-            attention = model.enable_packed(compute_dtype=autocast)
-            if engine == "auto":
-                why = _probe(model, dev, autocast)
-                engine = "padded" if why else "packed"
-                if why:
-                    log.warning("padding-free scoring (%s attention) failed its check, scoring padded: %s",
-                                attention, why)
-                else:
-                    log.debug("padding-free scoring with %s attention", attention)
+            why = _enable_packed(model, dev, autocast)
+            if why and engine == "auto":
+                log.warning("padding-free scoring failed its check, scoring padded: %s", why)
+        if why is None:
+            engine = "packed"
         elif engine == "packed":
             raise ValueError(f"engine='packed' is not available for this model: {why}")
         else:
