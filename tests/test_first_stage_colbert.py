@@ -170,6 +170,10 @@ def test_exact_maxsim_search_matches_brute_force(tiny_colbert, model, tmp_path):
     colbert.retrieve(tmp_path / "index", tmp_path / "q.tsv", tmp_path / "c.run", tiny_colbert, depth=7, query_batch=4)
     run = read_run(tmp_path / "c.run")
     assert run.groupby("qid").size().eq(7).all() and set(run.qid) == set(queries.qid)
+    # encoded, searched and written 3 queries at a time: the same bytes
+    colbert.retrieve(tmp_path / "index", tmp_path / "q.tsv", tmp_path / "c3.run", tiny_colbert, depth=7, query_batch=4,
+                     write_batch=3)
+    assert (tmp_path / "c3.run").read_bytes() == (tmp_path / "c.run").read_bytes()
     # queries encoded with another model than the index's: refused
     with pytest.raises(InputError, match="rebuild"):
         colbert.retrieve(tmp_path / "index", tmp_path / "q.tsv", tmp_path / "d.run", "other-model")

@@ -66,7 +66,7 @@ def test_index_shards_and_exact_search_match_brute_force(enc, minilm, tmp_path):
     assert all(s.embeddings.dtype == np.float16 and s.embeddings.shape[1] == 384 for s in shards)
     assert sorted(d for s in shards for d in s.docnos) == sorted(d["docno"] for d in docs)
 
-    run = dense.retrieve(tmp_path / "idx", tmp_path / "q.tsv", tmp_path / "d.run", minilm, depth=10)
+    stats = dense.retrieve(tmp_path / "idx", tmp_path / "q.tsv", tmp_path / "d.run", minilm, depth=10)
     got = read_run(tmp_path / "d.run")
     assert got.groupby("qid").size().eq(10).all()
     # reference: one matmul over all passages (float16-rounded like the shards), full sort
@@ -78,7 +78,13 @@ def test_index_shards_and_exact_search_match_brute_force(enc, minilm, tmp_path):
         mine = got[got.qid == qid].sort_values("rank")
         assert list(mine.docno[:5]) == [docs[j]["docno"] for j in top[:5]]
         np.testing.assert_allclose(mine.score.to_numpy(), ref[i][top], atol=1e-4)
-    assert len(run) == 50  # 3 shards merged by the running top-k: 10 per query
+    assert stats == {"queries": 5, "results": 50}  # 3 shards merged by the running top-k: 10 per query
+    # encoding, searching and writing 2 queries at a time: the same run (up to the encoder's float
+    # rounding, which depends on how queries are padded together)
+    dense.retrieve(tmp_path / "idx", tmp_path / "q.tsv", tmp_path / "d2.run", minilm, depth=10, write_batch=2)
+    again = read_run(tmp_path / "d2.run")
+    assert again[["qid", "docno", "rank"]].equals(got[["qid", "docno", "rank"]])
+    np.testing.assert_allclose(again.score, got.score, atol=1e-5)
     with pytest.raises(InputError, match="rebuild"):
         dense.retrieve(tmp_path / "idx", tmp_path / "q.tsv", tmp_path / "x.run", minilm, pooling="cls")
 

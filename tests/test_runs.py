@@ -88,3 +88,26 @@ def test_cut_and_merge():
     assert m.equals(merge([a, b]))
     with pytest.raises(ValueError, match="overlap"):
         merge([a, a])
+
+
+def test_run_writer_streams_batches_into_write_runs_bytes(tmp_path):
+    from rankdistill.runs import RunWriter, query_batches
+
+    run = pd.DataFrame({"qid": ["10", "2", "2", "b", "10", "a"], "docno": ["x", "y", "z", "x", "w", "v"],
+                        "score": [1.0, 2.0, 2.0, 0.5, 3.0, 1.0]})
+    write_run(run, tmp_path / "whole.run", tag="t")
+    topics = pd.DataFrame({"qid": ["b", "10", "a", "2"]})
+    with RunWriter(tmp_path / "parts.run", tag="t") as w:
+        for batch in query_batches(topics, 1):
+            w.add(run[run.qid.isin(batch.qid)])
+    assert (tmp_path / "parts.run").read_bytes() == (tmp_path / "whole.run").read_bytes()
+    assert (w.queries, w.rows) == (4, 6)
+    # batches out of natural order (or a query split over two batches) would not equal write_run: refused,
+    # and no file appears
+    with pytest.raises(ValueError, match="natural qid order"):
+        with RunWriter(tmp_path / "bad.run") as w:
+            w.add(run[run.qid == "10"])
+            w.add(run[run.qid == "2"])
+    assert not (tmp_path / "bad.run").exists()
+    with pytest.raises(ValueError, match="tag"):
+        RunWriter(tmp_path / "x.run", tag="two words")

@@ -116,22 +116,75 @@ def sort_run(run: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns="_q").reset_index(drop=True)[RUN_COLUMNS]
 
 
+def _check_tag(tag: str) -> None:
+    if not tag or any(c.isspace() for c in tag):
+        raise ValueError(f"run tag must be a non-empty word without spaces, got {tag!r}")
+
+
+class RunWriter:
+    """Write a run query batch by query batch, so memory is bounded by a batch, not the run.
+
+    ``add`` takes frames of *complete* queries; each is ordered as :func:`sort_run` orders it, and
+    the batches must come in natural qid order (process the queries sorted with
+    :func:`natural_key`), so the file is byte-identical to :func:`write_run` of the whole run. The
+    file appears (atomically) only when the ``with`` block ends without an error.
+    """
+
+    def __init__(self, path: str | os.PathLike, tag: str = "rankdistill"):
+        _check_tag(tag)
+        self.path, self.tag = path, tag
+        self.queries = self.rows = 0
+        self._last = None
+        self._ctx = self._f = None
+
+    def __enter__(self) -> "RunWriter":
+        self._ctx = atomic_open(self.path)
+        self._f = self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return bool(self._ctx.__exit__(*exc))
+
+    def add(self, run: pd.DataFrame) -> None:
+        if self._f is None:
+            raise RuntimeError("use RunWriter in a with block")
+        df = sort_run(run)
+        if df.empty:
+            return
+        for col in ("qid", "docno"):
+            bad = df[col][df[col].str.contains(r"\s", regex=True)]
+            if len(bad):
+                raise ValueError(f"{col} {bad.iloc[0]!r} contains whitespace and cannot be written to a TREC run")
+        first = natural_key(df["qid"].iloc[0])
+        if self._last is not None and not first > self._last:
+            raise ValueError(f"{self.path}: query {df['qid'].iloc[0]!r} comes after a batch that ended with a later "
+                             "(or the same) query; batches must hold complete queries in natural qid order")
+        self._last = natural_key(df["qid"].iloc[-1])
+        tag = self.tag
+        self._f.writelines(f"{qid} Q0 {docno} {rank} {float(score)!r} {tag}\n"
+                           for qid, docno, score, rank in zip(df["qid"], df["docno"], df["score"], df["rank"]))
+        self.queries += df["qid"].nunique()
+        self.rows += len(df)
+
+
+def query_batches(topics: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    """``topics`` (with a ``qid`` column) in natural qid order, ``size`` queries at a time (for :class:`RunWriter`)."""
+    if size < 1:
+        raise ValueError(f"query batch size must be >= 1, got {size}")
+    keys = [natural_key(str(q)) for q in topics["qid"]]
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    for start in range(0, len(order), size):
+        yield topics.iloc[order[start:start + size]]
+
+
 def write_run(run: pd.DataFrame, path: str | os.PathLike, tag: str = "rankdistill") -> None:
     """Write a run atomically with deterministic order and 1-based ranks (see :func:`sort_run`).
 
     Scores are written with ``repr`` (shortest round-trip), so reading a written run back gives
     exactly the same scores and order.
     """
-    if any(c.isspace() for c in tag) or not tag:
-        raise ValueError(f"run tag must be a non-empty word without spaces, got {tag!r}")
-    df = sort_run(run)
-    for col in ("qid", "docno"):
-        bad = df[col][df[col].str.contains(r"\s", regex=True)]
-        if len(bad):
-            raise ValueError(f"{col} {bad.iloc[0]!r} contains whitespace and cannot be written to a TREC run")
-    with atomic_open(path) as f:
-        for qid, docno, score, rank in zip(df["qid"], df["docno"], df["score"], df["rank"]):
-            f.write(f"{qid} Q0 {docno} {rank} {float(score)!r} {tag}\n")
+    with RunWriter(path, tag) as w:
+        w.add(run)
 
 
 def cut(run: pd.DataFrame, depth: int | None) -> pd.DataFrame:

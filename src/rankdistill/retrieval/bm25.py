@@ -11,13 +11,12 @@ import os
 import re
 from pathlib import Path
 
-import pandas as pd
 
 from ..datasets.docstore import DocStore
 from ..datasets.queries import read_queries
 from ..errors import UnavailableError
 from ..io import atomic_dir, write_json
-from ..runs import write_run
+from ..runs import RunWriter, query_batches
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +80,14 @@ def retriever(index: str | os.PathLike, backend: str = "pisa", k1: float = 0.9, 
 
 
 def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os.PathLike, backend: str = "pisa",
-             k1: float = 0.9, b: float = 0.4, depth: int = 1000, threads: int = 1, tag: str = "bm25") -> pd.DataFrame:
-    """Retrieve the top ``depth`` for every query and write a TREC run to ``out``."""
+             k1: float = 0.9, b: float = 0.4, depth: int = 1000, threads: int = 1, tag: str = "bm25",
+             query_batch: int = 10000) -> dict:
+    """Retrieve the top ``depth`` for every query and write a TREC run to ``out``.
+
+    Queries are retrieved and written ``query_batch`` at a time (natural qid order), so memory
+    is bounded by a batch, not by the query set (MS MARCO train: 500k queries).
+    Returns ``{"queries", "results", "empty_queries"}``.
+    """
     topics = read_queries(queries)
     topics = topics.assign(query=topics["query"].map(clean_query))
     empty = topics["query"].str.len() == 0
@@ -90,8 +95,9 @@ def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os
         log.warning("%d queries have no words after cleaning and get no results: %s", empty.sum(),
                     list(topics.loc[empty, "qid"])[:5])
         topics = topics[~empty]
-    res = retriever(index, backend, k1, b, depth, threads).transform(topics)
-    run = res[["qid", "docno", "score"]]
-    write_run(run, out, tag=tag)
-    log.info("retrieved %d results for %d queries", len(run), topics.shape[0])
-    return run
+    retr = retriever(index, backend, k1, b, depth, threads)
+    with RunWriter(out, tag=tag) as w:
+        for batch in query_batches(topics, query_batch):
+            w.add(retr.transform(batch)[["qid", "docno", "score"]])
+    log.info("retrieved %d results for %d queries", w.rows, topics.shape[0])
+    return {"queries": int(topics.shape[0]), "results": w.rows, "empty_queries": int(empty.sum())}

@@ -38,13 +38,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..datasets.docstore import DocStore
 from ..datasets.queries import read_queries
 from ..errors import InputError, UnavailableError
 from ..io import atomic_dir, write_json
-from ..runs import write_run
+from ..runs import RunWriter, query_batches
 from . import encoders
 
 log = logging.getLogger(__name__)
@@ -256,13 +255,14 @@ def _blocks(lengths: np.ndarray, max_tokens: int):
 
 
 def search_embeddings(index: str | os.PathLike, qemb: np.ndarray, depth: int, query_batch: int = 32,
-                      tokens_per_block: int = _TOKENS_PER_BLOCK, device=None) -> list[tuple[list[str], np.ndarray]]:
-    """Exact MaxSim top-``depth`` (docnos, scores) per query over all shards of ``index``."""
+                      tokens_per_block: int = _TOKENS_PER_BLOCK, device=None,
+                      loaded=None) -> list[tuple[list[str], np.ndarray]]:
+    """Exact MaxSim top-``depth`` (docnos, scores) per query over all shards of ``index``
+    (``loaded``: :func:`encoders.load_shards` of ``index``, to reuse over many calls)."""
     import torch
 
     device = device or torch.device("cpu")
-    shards = list(encoders.iter_shards(index))
-    all_docnos = [d for s in shards for d in s.docnos]
+    shards, all_docnos = loaded or encoders.load_shards(index)
     results = []
     bar = encoders.progress(len(shards) * -(-len(qemb) // query_batch), "MaxSim search", "shard")
     for qs in range(0, len(qemb), query_batch):
@@ -311,27 +311,28 @@ def _check_index(index, model: str) -> dict:
     return meta
 
 
-def _write(topics: pd.DataFrame, hits, out, tag: str) -> pd.DataFrame:
-    rows = [(qid, d, float(s)) for qid, (docnos, scores) in zip(topics["qid"], hits) for d, s in zip(docnos, scores)]
-    run = pd.DataFrame(rows, columns=["qid", "docno", "score"])
-    write_run(run, out, tag=tag)
-    return run
-
-
 def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os.PathLike, model: str,
              query_length: int | None = None, depth: int = 1000, batch_size: int = 32, query_batch: int = 32,
-             threads: int = 1, device: str | None = None, tag: str = "colbert") -> pd.DataFrame:
-    """Exact MaxSim retrieval of every query's top ``depth`` passages; writes a TREC run."""
+             threads: int = 1, device: str | None = None, tag: str = "colbert", write_batch: int = 4096) -> dict:
+    """Exact MaxSim retrieval of every query's top ``depth`` passages; writes a TREC run.
+
+    ``write_batch`` queries at a time are encoded, searched and written (natural qid order), so
+    memory is bounded by that batch (a query's token matrix is 32 x 128 floats). Returns
+    ``{"queries", "results"}``.
+    """
     encoders.set_threads(threads)
     meta = _check_index(index, model)
     enc = ColBERT(model, query_length=query_length, doc_length=meta["doc_length"], batch_size=batch_size, device=device)
     topics = read_queries(queries)
-    qemb = enc.encode_queries(list(topics["query"]))
-    hits = search_embeddings(index, qemb, depth, query_batch, device=enc.device)
-    run = _write(topics, hits, out, tag)
-    log.info("retrieved %d results for %d queries over %d passages (exact MaxSim)", len(run), len(topics),
+    loaded = encoders.load_shards(index)
+    with RunWriter(out, tag=tag) as w:
+        for batch in query_batches(topics, write_batch):
+            qemb = enc.encode_queries(list(batch["query"]))
+            encoders.write_hits(w, batch["qid"], search_embeddings(index, qemb, depth, query_batch, device=enc.device,
+                                                                   loaded=loaded))
+    log.info("retrieved %d results for %d queries over %d passages (exact MaxSim)", w.rows, len(topics),
              meta["passages"])
-    return run
+    return {"queries": int(len(topics)), "results": w.rows}
 
 
 # --- PLAID (approximate) through fast-plaid ------------------------------------------------
@@ -389,7 +390,7 @@ def build_plaid(index: str | os.PathLike, out: str | os.PathLike, nbits: int = 2
 def retrieve_plaid(plaid: str | os.PathLike, queries: str | os.PathLike, out: str | os.PathLike, model: str,
                    query_length: int | None = None, depth: int = 1000, n_ivf_probe: int = 8,
                    n_full_scores: int = 4096, batch_size: int = 32, threads: int = 1, device: str | None = None,
-                   tag: str = "colbert") -> pd.DataFrame:
+                   tag: str = "colbert", write_batch: int = 4096) -> dict:
     """Approximate (PLAID) retrieval of every query's top ``depth`` passages; writes a TREC run."""
     import torch
 
@@ -402,11 +403,15 @@ def retrieve_plaid(plaid: str | os.PathLike, queries: str | os.PathLike, out: st
     docnos = (plaid / "docnos.txt").read_text(encoding="utf-8").splitlines()
     enc = ColBERT(model, query_length=query_length, doc_length=info["doc_length"], batch_size=batch_size, device=device)
     topics = read_queries(queries)
-    qemb = torch.from_numpy(enc.encode_queries(list(topics["query"])))
     engine = fp_search.FastPlaid(index=str(plaid / "fast_plaid"), device=str(enc.device))
-    res = engine.search(queries_embeddings=qemb, top_k=depth, n_ivf_probe=n_ivf_probe, n_full_scores=max(n_full_scores, depth))
-    hits = [([docnos[i] for i, _ in r], np.asarray([s for _, s in r], dtype=np.float32)) for r in res]
-    return _write(topics, hits, out, tag)
+    with RunWriter(out, tag=tag) as w:
+        for batch in query_batches(topics, write_batch):
+            qemb = torch.from_numpy(enc.encode_queries(list(batch["query"])))
+            res = engine.search(queries_embeddings=qemb, top_k=depth, n_ivf_probe=n_ivf_probe,
+                                n_full_scores=max(n_full_scores, depth))
+            hits = [([docnos[i] for i, _ in r], np.asarray([s for _, s in r], dtype=np.float32)) for r in res]
+            encoders.write_hits(w, batch["qid"], hits)
+    return {"queries": int(len(topics)), "results": w.rows}
 
 
 def init_checkpoint(bert: str, out: str | os.PathLike, dim: int = 128, seed: int = 0, query_maxlen: int = 32,
@@ -447,7 +452,7 @@ def init_checkpoint(bert: str, out: str | os.PathLike, dim: int = 128, seed: int
 def retrieve_configured(index: str | os.PathLike, queries: str | os.PathLike, out: str | os.PathLike, model: str,
                         index_kind: str = "exact", query_length: int | None = None, depth: int = 1000,
                         plaid: dict | None = None, batch_size: int = 32, threads: int = 1,
-                        tag: str = "colbert") -> pd.DataFrame:
+                        tag: str = "colbert") -> dict:
     """The retrieve rule's entry point: exact MaxSim over shards, or PLAID search."""
     if index_kind == "exact":
         return retrieve(index, queries, out, model, query_length=query_length, depth=depth, batch_size=batch_size,

@@ -30,7 +30,7 @@ import pandas as pd
 from ..datasets.docstore import DocStore
 from ..datasets.queries import read_queries
 from ..errors import ConfigError, InputError
-from ..runs import cut, read_run, write_run
+from ..runs import RunWriter, cut, query_batches, read_run, write_run
 from . import encoders
 
 log = logging.getLogger(__name__)
@@ -156,14 +156,14 @@ def build_index(docstore: str | os.PathLike, out: str | os.PathLike, model: str,
 
 
 def search_vectors(index: str | os.PathLike, qvecs: np.ndarray, depth: int, query_batch: int = 256,
-                   device=None) -> list[tuple[list[str], np.ndarray]]:
-    """Exact top-``depth`` (docnos, scores) per query vector, by inner product over all shards."""
+                   device=None, loaded=None) -> list[tuple[list[str], np.ndarray]]:
+    """Exact top-``depth`` (docnos, scores) per query vector, by inner product over all shards
+    (``loaded``: :func:`encoders.load_shards` of ``index``, to reuse over many calls)."""
     import torch
 
     device = device or torch.device("cpu")
     results: list[tuple[list[str], np.ndarray]] = []
-    shards = list(encoders.iter_shards(index))
-    all_docnos = [d for s in shards for d in s.docnos]
+    shards, all_docnos = loaded or encoders.load_shards(index)
     for qs in range(0, len(qvecs), query_batch):
         q = torch.from_numpy(np.ascontiguousarray(qvecs[qs : qs + query_batch], dtype=np.float32)).to(device)
         top = encoders.TopK(q.shape[0], depth, device=device)
@@ -184,8 +184,12 @@ def search_vectors(index: str | os.PathLike, qvecs: np.ndarray, depth: int, quer
 def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os.PathLike, model: str,
              pooling: str = "auto", similarity: str = "auto", query_length: int = 64, query_prefix: str = "",
              depth: int = 1000, batch_size: int = 64, query_batch: int = 256, threads: int = 1,
-             device: str | None = None, tag: str = "dense") -> pd.DataFrame:
-    """Encode the queries and write each one's exact top ``depth`` passages as a TREC run."""
+             device: str | None = None, tag: str = "dense", write_batch: int = 8192) -> dict:
+    """Encode the queries and write each one's exact top ``depth`` passages as a TREC run.
+
+    ``write_batch`` queries at a time are encoded, searched and written (natural qid order), so
+    memory is bounded by that batch, not by the query set. Returns ``{"queries", "results"}``.
+    """
     encoders.set_threads(threads)
     meta = encoders.read_meta(index)
     if meta.get("kind") != "dense":
@@ -196,13 +200,13 @@ def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os
         raise InputError(index, f"index was built with {meta['model']} ({meta['pooling']}, {meta['similarity']}), "
                                 f"queries would be encoded with {enc.ref} ({enc.pooling}, {enc.similarity}); rebuild it")
     topics = read_queries(queries)
-    qvecs = enc.encode(list(topics["query"]), "query", show_progress=True)
-    hits = search_vectors(index, qvecs, depth, query_batch, enc.device)
-    rows = [(qid, d, float(s)) for qid, (docnos, scores) in zip(topics["qid"], hits) for d, s in zip(docnos, scores)]
-    run = pd.DataFrame(rows, columns=["qid", "docno", "score"])
-    write_run(run, out, tag=tag)
-    log.info("retrieved %d results for %d queries from %d passages", len(run), len(topics), meta["passages"])
-    return run
+    loaded = encoders.load_shards(index)
+    with RunWriter(out, tag=tag) as w:
+        for batch in query_batches(topics, write_batch):
+            qvecs = enc.encode(list(batch["query"]), "query", show_progress=len(topics) > write_batch)
+            encoders.write_hits(w, batch["qid"], search_vectors(index, qvecs, depth, query_batch, enc.device, loaded))
+    log.info("retrieved %d results for %d queries from %d passages", w.rows, len(topics), meta["passages"])
+    return {"queries": int(len(topics)), "results": w.rows}
 
 
 def rerank_run(run: pd.DataFrame, queries: pd.DataFrame, docstore: DocStore, encoder: BiEncoder,

@@ -173,6 +173,21 @@ def iter_shards(folder: str | os.PathLike, mmap: bool = True) -> Iterator[Shard]
         yield Shard(docnos, emb, lengths)
 
 
+def load_shards(folder: str | os.PathLike) -> tuple[list[Shard], list[str]]:
+    """All shards (embeddings memory-mapped) and the docnos of all passages in row order, loaded
+    once for a search over many query batches."""
+    shards = list(iter_shards(folder))
+    return shards, [d for s in shards for d in s.docnos]
+
+
+def write_hits(writer, qids, hits) -> None:
+    """Add ``(docnos, scores)`` per query (``hits``, aligned with ``qids``) to a RunWriter."""
+    import pandas as pd
+
+    rows = [(q, d, float(x)) for q, (docnos, scores) in zip(qids, hits) for d, x in zip(docnos, scores)]
+    writer.add(pd.DataFrame(rows, columns=["qid", "docno", "score"]))
+
+
 def encode_collection(
     docs: Iterable[dict],
     out: str | os.PathLike,
