@@ -8,13 +8,22 @@ and the ratio ours / plain loop.
 
   python benchmarks/train.py                                      # MiniLM, CPU
   python benchmarks/train.py --model-config electra-base --device cuda --group 100 --queries 8
+
+``--stage1-memory``: peak RSS of building the stage-1 sampler (rankdistill.train.Stage1Data, an on-disk
+candidate index) against the in-memory version it replaced (tests/_stage1_reference.py), each in a fresh
+process, for synthetic runs of 2k and 20k queries x 200 candidates (grouped by query, and interleaved:
+every query's rank-1 line, then every rank-2 line, ...). Prints the growth from 2k to 20k queries.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +48,80 @@ class _Data:
         return [self.groups[(step * batch + i) % len(self.groups)] for i in range(batch)]
 
 
+def _write_stage1_inputs(folder: Path, queries: int, candidates: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "qrels.txt", "w") as qr, open(folder / "queries.tsv", "w") as qt:
+        for q in range(queries):
+            qr.write(f"{q} 0 {q * 1000 + 3} 1\n")  # the rank-4 passage is the relevant one
+            qt.write(f"{q}\tquery number {q}\n")
+    for layout in ("grouped", "interleaved"):
+        with open(folder / f"{layout}.run", "w") as f:
+            outer, inner = (range(queries), range(candidates)) if layout == "grouped" else (range(candidates), range(queries))
+            for a in outer:
+                for b in inner:
+                    q, r = (a, b) if layout == "grouped" else (b, a)
+                    f.write(f"{q} Q0 {q * 1000 + r} {r + 1} {100.0 - r * 0.25!r} bench\n")
+
+
+def _stage1_child(impl: str, folder: str, layout: str) -> None:
+    """One measurement in a fresh process: JSON with the peak RSS before and after building the sampler."""
+    from rankdistill.datasets.queries import read_qrels
+    from rankdistill.runs import read_run
+    from rankdistill.train import Stage1Data
+
+    sys.path.insert(0, str(C.ROOT / "tests"))
+    from _stage1_reference import OldStage1Data
+
+    folder = Path(folder)
+    qrels = read_qrels(folder / "qrels.txt")
+    qtext = dict(line.rstrip("\n").split("\t", 1) for line in open(folder / "queries.tsv"))
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    run = folder / f"{layout}.run"
+    if impl == "new":
+        data = Stage1Data(run, qrels, qtext, 7, 200, 1, 42, index_dir=Path(tempfile.mkdtemp(dir=folder)) / "index")
+    else:
+        data = OldStage1Data(read_run(run), qrels, qtext, 7, 200, 1, 42)
+    build = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    for step in range(100):
+        data.step_groups(step, 32)
+    step_ms = (time.perf_counter() - t) * 10
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    anon, file = (int(status[k].split()[0]) / 1024 for k in ("RssAnon", "RssFile"))
+    print(json.dumps({"before_mb": kb / 1024, "peak_mb": peak / 1024, "build_s": build, "step_ms": step_ms,
+                      "anon_mb": anon, "file_mb": file}))
+
+
+def stage1_memory(sizes=(2000, 20000), candidates: int = 200) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="rd-bench-stage1-"))
+    for n in sizes:
+        _write_stage1_inputs(tmp / str(n), n, candidates)
+    print(f"stage-1 sampler, {candidates} candidates per query, 7 negatives from the top 200. Peak RSS of a fresh "
+          "process (MiB): after reading qrels and query texts -> after building; build time; time per step of 32 "
+          "queries; after 100 steps: anonymous RSS / file-backed RSS (mapped index pages, reclaimable page cache)")
+    growth = {}
+    for impl, layout in (("new", "grouped"), ("new", "interleaved"), ("old", "grouped")):
+        for n in sizes:
+            out = subprocess.run([sys.executable, __file__, "--stage1-memory-child", impl, str(tmp / str(n)), layout],
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            growth.setdefault((impl, layout), []).append(r["peak_mb"] - r["before_mb"])
+            name = "on-disk index (ours)" if impl == "new" else "in-memory (previous)"
+            print(f"{name:<22} {layout:<12} {n:>6} queries: {r['before_mb']:7.1f} -> {r['peak_mb']:7.1f} MiB "
+                  f"(+{r['peak_mb'] - r['before_mb']:6.1f}), build {r['build_s']:6.1f} s, {r['step_ms']:.2f} ms/step, "
+                  f"then {r['anon_mb']:.0f} / {r['file_mb']:.0f} MiB")
+    for (impl, layout), g in growth.items():
+        print(f"{impl} {layout}: extra peak RSS from {sizes[0]} to {sizes[-1]} queries: {g[-1] - g[0]:+.1f} MiB")
+    new, old = growth[("new", "grouped")], growth[("old", "grouped")]
+    print(f"\nratio of the build's peak RSS at {sizes[-1]} queries, previous / ours: {old[-1] / max(new[-1], 1.0):.1f}x")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--stage1-memory-child":
+        return _stage1_child(*sys.argv[2:5])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-config", default="minilm", choices=C.MODEL_CONFIGS)
     ap.add_argument("--device", default="auto")
@@ -49,7 +131,10 @@ def main() -> None:
     ap.add_argument("--query-length", type=int, default=32)
     ap.add_argument("--doc-length", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--stage1-memory", action="store_true", help="peak RSS of the stage-1 sampler (see above)")
     a = ap.parse_args()
+    if a.stage1_memory:
+        return stage1_memory()
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = resolve_device(a.device)

@@ -16,7 +16,6 @@ import _train_data  # noqa: E402
 
 from rankdistill.datasets.queries import read_qrels, read_queries  # noqa: E402
 from rankdistill.distill import build_distill_set  # noqa: E402
-from rankdistill.runs import read_run  # noqa: E402
 from rankdistill.train import Stage1Data, Stage2Data, _step_queries, train_stage1, train_stage2  # noqa: E402
 
 
@@ -40,7 +39,7 @@ def _weights(folder):
 def test_stage1_groups_positive_plus_unjudged_negatives(data):
     qrels = read_qrels(data["qrels"])
     q = read_queries(data["queries"])
-    s1 = Stage1Data(read_run(data["run"]), qrels, dict(zip(q["qid"], q["query"])), negatives=3, depth=8, min_relevance=1, seed=5)
+    s1 = Stage1Data(data["run"], qrels, dict(zip(q["qid"], q["query"])), negatives=3, depth=8, min_relevance=1, seed=5)
     groups = s1.step_groups(0, 6)
     assert sorted(g.qid for g in groups) == [str(i) for i in range(1, 7)]
     rel = set(zip(qrels.qid, qrels.docno))

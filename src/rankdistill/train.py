@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import heapq
 import json
 import logging
 import math
@@ -34,7 +35,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -90,43 +91,270 @@ class Group:
     targets: list[float]
 
 
-class Stage1Data:
-    """Per step: ``batch_queries`` queries (a seeded permutation per epoch), 1 relevant + k negatives each."""
+_INDEX_VERSION = 1
 
-    def __init__(self, run: pd.DataFrame, qrels: pd.DataFrame, qtext: dict[str, str], negatives: int, depth: int,
-                 min_relevance: int, seed: int, source: str = "run"):
-        from .runs import sort_run
 
-        run = sort_run(run)
-        run = run[run["rank"] <= depth]
+class _Positives:
+    """Judged-relevant passages (grade >= ``min_relevance``), compact: two numpy string arrays sorted by
+    (qid, docno), so a query's positives are one ``searchsorted`` slice (no per-query Python objects)."""
+
+    def __init__(self, qrels: pd.DataFrame, min_relevance: int):
         rel = qrels[qrels["label"] >= min_relevance]
-        judged_rel = set(zip(rel["qid"].astype(str), rel["docno"].astype(str)))
-        self.positives = {q: sorted(g["docno"].astype(str)) for q, g in rel.groupby("qid")}
-        self.negatives: dict[str, list[str]] = {}
-        for q, g in run.groupby("qid", sort=False):
-            self.negatives[q] = [d for d in g["docno"] if (q, d) not in judged_rel]
-        qids = [q for q in self.positives if q in self.negatives and q in qtext]
-        self.too_few = sorted((q for q in qids if len(self.negatives[q]) < negatives), key=natural_key)
-        self.no_run = sorted((q for q in self.positives if q not in self.negatives), key=natural_key)
-        self.qids = sorted((q for q in qids if len(self.negatives[q]) >= negatives), key=natural_key)
+        q = rel["qid"].astype(str).to_numpy(dtype=str)
+        d = rel["docno"].astype(str).to_numpy(dtype=str)
+        order = np.lexsort((d, q))  # by qid, then docno (code point order, as Python sorts strings)
+        self.qid, self.docno = q[order], d[order]
+
+    def span(self, qids) -> tuple[np.ndarray, np.ndarray]:
+        return np.searchsorted(self.qid, qids, "left"), np.searchsorted(self.qid, qids, "right")
+
+    def of(self, qid: str) -> np.ndarray:
+        lo, hi = self.span(qid)
+        return self.docno[lo:hi]
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for a in (self.qid, self.docno):
+            h.update(str(a.dtype).encode() + a.tobytes())
+        return h.hexdigest()
+
+
+class _Ungrouped(Exception):
+    """The run's lines of a query are not contiguous (the fast single pass cannot be used)."""
+
+
+def _grouped_queries(path) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+    """``(qid, [(docno, score), ...])`` per query of a run whose queries are contiguous (one pass).
+
+    Memory: one query's lines plus the set of finished qids. Raises :class:`_Ungrouped` when a
+    finished query comes back, :class:`InputError` for a bad line, a duplicate pair or an empty file.
+    """
+    from .runs import iter_run
+
+    done: set[str] = set()
+    cur, rows, seen = None, [], {}
+    for lineno, qid, docno, _rank, score in iter_run(path):
+        if qid != cur:
+            if cur is not None:
+                yield cur, rows
+                done.add(cur)
+            if qid in done:
+                raise _Ungrouped(qid)
+            cur, rows, seen = qid, [], {}
+        if docno in seen:
+            raise InputError(path, f"duplicate (qid, docno) = ({qid}, {docno}); first seen on line {seen[docno]}", lineno)
+        seen[docno] = lineno
+        rows.append((docno, score))
+    if cur is None:
+        raise InputError(path, "run file is empty")
+    yield cur, rows
+
+
+def _bucketed_queries(path, tmp: Path, bucket_bytes: int) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+    """The same for a run in any line order: one pass hashes each line to a bucket file by qid, then each
+    bucket (about ``bucket_bytes`` of text) is grouped in memory. Memory: one bucket."""
+    import resource
+    import zlib
+
+    from .runs import iter_run
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    cap = 1024 if soft == resource.RLIM_INFINITY else max(2, min(1024, soft - 64))
+    n = max(2, min(cap, math.ceil(Path(path).stat().st_size / bucket_bytes)))
+    files = [open(tmp / f"bucket-{i:04d}.tsv", "w", encoding="utf-8") for i in range(n)]
+    empty = True
+    try:
+        for lineno, qid, docno, _rank, score in iter_run(path):
+            files[zlib.crc32(qid.encode()) % n].write(f"{qid}\t{docno}\t{score!r}\t{lineno}\n")
+            empty = False
+    finally:
+        for f in files:
+            f.close()
+    if empty:
+        raise InputError(path, "run file is empty")
+    for i in range(n):
+        bucket = tmp / f"bucket-{i:04d}.tsv"
+        groups: dict[str, list[str]] = {}  # qid -> its lines, unparsed (compact)
+        with open(bucket, encoding="utf-8") as f:
+            for line in f:
+                groups.setdefault(line[:line.index("\t")], []).append(line)
+        bucket.unlink()
+        for qid in list(groups):
+            rows, seen = [], {}
+            for line in groups.pop(qid):
+                _, docno, score, lineno = line.rstrip("\n").split("\t")
+                if docno in seen:
+                    raise InputError(path, f"duplicate (qid, docno) = ({qid}, {docno}); first seen on line {seen[docno]}",
+                                     int(lineno))
+                seen[docno] = lineno
+                rows.append((docno, float(score)))
+            yield qid, rows
+
+
+def _build_stage1_index(run, positives: _Positives, depth: int, folder: Path, bucket_bytes: int) -> dict:
+    """Stream ``run`` once (twice if its queries are not contiguous) into ``folder``: per query with positives,
+    its top ``depth`` (score descending, docno descending: :func:`rankdistill.runs.sort_run`'s ranks, not the
+    file's rank column) minus its judged-relevant passages, in rank order.
+
+    Files: ``docnos.bin`` (the candidates' docnos, UTF-8, concatenated), ``ends.bin`` (int64 end offset of
+    each candidate in it), ``queries.tsv`` (qid, first candidate, count; natural qid order).
+    """
+    from array import array
+
+    def index(queries) -> tuple[list[str], array, array]:
+        qids, starts, counts = [], array("q"), array("q")
+        n = off = 0
+        with open(folder / "docnos.bin", "wb") as heap, open(folder / "ends.bin", "wb") as ends:
+            for qid, rows in queries:
+                lo, hi = positives.span(qid)
+                if lo == hi:
+                    continue  # no positives: never a training query
+                rel = set(positives.docno[lo:hi].tolist())
+                top = heapq.nlargest(depth, rows, key=lambda r: (r[1], r[0]))  # (score, docno) descending
+                cands = [d.encode() for d, _ in top if d not in rel]
+                qids.append(qid)
+                starts.append(n)
+                counts.append(len(cands))
+                if cands:
+                    heap.write(b"".join(cands))
+                    ends.write((np.cumsum([len(c) for c in cands], dtype=np.int64) + off).tobytes())
+                    off += sum(len(c) for c in cands)
+                    n += len(cands)
+        return qids, starts, counts
+
+    t0 = time.perf_counter()
+    layout = "grouped"
+    try:
+        qids, starts, counts = index(_grouped_queries(run))
+    except _Ungrouped as e:
+        layout = "bucketed"
+        log.info("stage 1: %s is not grouped by query (query %s comes back): bucketing it by query", run, e)
+        buckets = folder / "buckets"
+        buckets.mkdir()
+        qids, starts, counts = index(_bucketed_queries(run, buckets, bucket_bytes))
+        shutil.rmtree(buckets, ignore_errors=True)
+    order = sorted(range(len(qids)), key=lambda i: (natural_key(qids[i]), qids[i]))
+    with open(folder / "queries.tsv", "w", encoding="utf-8") as f:
+        f.writelines(f"{qids[i]}\t{starts[i]}\t{counts[i]}\n" for i in order)
+    info = {"queries": len(qids), "candidates": int(sum(counts)), "layout": layout,
+            "seconds": round(time.perf_counter() - t0, 3)}
+    log.info("stage 1: candidate index of %s: %d queries with positives, %d candidates (%s run, %.1f s)", run,
+             info["queries"], info["candidates"], layout, info["seconds"])
+    return info
+
+
+class Stage1Index:
+    """Read side of the stage-1 candidate index (memory-mapped; RAM holds per-query arrays only)."""
+
+    def __init__(self, folder: str | os.PathLike):
+        folder = Path(folder)
+        q = pd.read_csv(folder / "queries.tsv", sep="\t", header=None, names=["qid", "start", "count"],
+                        dtype={"qid": str, "start": np.int64, "count": np.int64}, keep_default_na=False)
+        self.qids = q["qid"].to_numpy(dtype=str)
+        self.starts, self.counts = q["start"].to_numpy(), q["count"].to_numpy()
+        self._ends = _map(folder / "ends.bin", np.int64)
+        self._heap = _map(folder / "docnos.bin", np.uint8)
+
+    def docnos(self, idx: Sequence[int]) -> list[str]:
+        """Docnos of candidates ``idx`` (global positions)."""
+        out = []
+        for j in idx:
+            a = int(self._ends[j - 1]) if j > 0 else 0
+            out.append(bytes(self._heap[a:int(self._ends[j])]).decode())
+        return out
+
+
+def _map(path: Path, dtype) -> np.ndarray:
+    return np.memmap(path, dtype=dtype, mode="r") if path.stat().st_size else np.zeros(0, dtype=dtype)
+
+
+def _stamp_file(path) -> list:
+    st = Path(path).stat()
+    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+
+
+def open_stage1_index(run, positives: _Positives, depth: int, folder: str | os.PathLike,
+                      bucket_bytes: int = 8 << 20) -> Stage1Index:
+    """The candidate index of ``run`` in ``folder``: reused when built from the same run file (path, size,
+    mtime), positives and depth, else (re)built atomically. A file lock makes concurrent (DDP) processes
+    build it once."""
+    import fcntl
+
+    folder = Path(folder)
+    if not Path(run).exists():
+        raise InputError(run, "run file does not exist")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    stamp = {"version": _INDEX_VERSION, "run": _stamp_file(run), "positives": positives.digest(), "depth": depth}
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        meta = folder / "index.json"
+        if not (meta.exists() and json.loads(meta.read_text()).get("stamp") == stamp):
+            tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            try:
+                info = _build_stage1_index(run, positives, depth, tmp, bucket_bytes)
+                write_json(tmp / "index.json", {"stamp": stamp, **info})
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(tmp, folder)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            log.info("stage 1: reusing the candidate index %s", folder)
+    return Stage1Index(folder)
+
+
+class Stage1Data:
+    """Per step: ``batch_queries`` queries (a seeded permutation per epoch), 1 relevant + k negatives each.
+
+    Memory is bounded by the batch, not by the run: the first-stage run is streamed once into an on-disk
+    candidate index (:func:`open_stage1_index`, in ``index_dir`` or a temporary folder); RAM holds the qrels
+    as two sorted string arrays and a few numbers per training query. A step's sample depends on
+    (seed, step) only and is the one the in-memory version drew (tests/test_train.py keeps it as reference).
+    """
+
+    def __init__(self, run: str | os.PathLike, qrels: pd.DataFrame, qtext: Mapping[str, str], negatives: int,
+                 depth: int, min_relevance: int, seed: int, index_dir: str | os.PathLike | None = None,
+                 source: str | None = None, bucket_bytes: int = 8 << 20):
+        import tempfile
+
+        source = str(run) if source is None else source
+        positives = _Positives(qrels, min_relevance)
+        if index_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="rankdistill-stage1-")
+            index_dir = Path(self._tmp.name) / "index"
+        self.index = index = open_stage1_index(run, positives, depth, index_dir, bucket_bytes)
+        has_text = np.array([q in qtext for q in index.qids], dtype=bool)
+        if not has_text.all():
+            log.warning("stage 1: %d queries with relevant passages and a first-stage ranking have no text and are "
+                        "skipped: %s", int((~has_text).sum()), index.qids[~has_text][:10].tolist())
+        enough = index.counts >= negatives
+        self.too_few = index.qids[has_text & ~enough].tolist()
+        pos_qids = np.unique(positives.qid)
+        self.no_run = sorted(pos_qids[~np.isin(pos_qids, index.qids)].tolist(), key=natural_key)
+        keep = np.flatnonzero(has_text & enough)
+        self.qids = index.qids[keep]  # natural qid order (the index's order)
+        self._starts, self._counts = index.starts[keep], index.counts[keep]
+        self._pos_lo, self._pos_hi = positives.span(self.qids)
+        self._positives = positives.docno
         if self.too_few:
             log.warning("stage 1: %d queries have fewer than %d non-relevant passages in the top %d and are skipped: %s",
                         len(self.too_few), negatives, depth, self.too_few[:10])
         if self.no_run:
             log.warning("stage 1: %d queries with relevant passages are not in the first-stage run: %s",
                         len(self.no_run), self.no_run[:10])
-        if not self.qids:
+        if not len(self.qids):
             raise InputError(source, "no training query has a relevant passage (qrels) and enough first-stage negatives")
         self.k, self.seed = negatives, seed
 
     def step_groups(self, step: int, batch_queries: int) -> list[Group]:
-        qs = _step_queries(self.qids, step, batch_queries, self.seed)
         out = []
-        for i, q in enumerate(qs):
+        for i, qi in enumerate(_step_queries(range(len(self.qids)), step, batch_queries, self.seed)):
             rng = np.random.default_rng([self.seed, step, i])
-            pos = self.positives[q][rng.integers(len(self.positives[q]))]
-            neg = [self.negatives[q][j] for j in rng.choice(len(self.negatives[q]), self.k, replace=False)]
-            out.append(Group(q, [pos] + neg, [1.0] + [0.0] * self.k))
+            lo, hi = self._pos_lo[qi], self._pos_hi[qi]
+            pos = str(self._positives[lo + rng.integers(hi - lo)])
+            neg = self.index.docnos(self._starts[qi] + rng.choice(self._counts[qi], self.k, replace=False))
+            out.append(Group(str(self.qids[qi]), [pos] + neg, [1.0] + [0.0] * self.k))
         return out
 
 
@@ -376,7 +604,6 @@ def train_stage1(backbone: str, run: str, qrels: str, queries: str, docstore: st
                  crash_after: int | None = None, name: str = "stage1", **settings) -> dict:
     """Stage 1: InfoNCE over 1 relevant + ``negatives`` first-stage negatives, for ``steps`` steps."""
     from .datasets.queries import read_qrels
-    from .runs import read_run
 
     if threads:
         torch.set_num_threads(threads)
@@ -384,9 +611,10 @@ def train_stage1(backbone: str, run: str, qrels: str, queries: str, docstore: st
     if not s.steps:
         raise ValueError("stage 1 needs steps")
     qtext = _qtext(queries)
-    data = Stage1Data(read_run(run), read_qrels(qrels), qtext, s.negatives, s.depth, s.min_relevance, s.seed, source=run)
-    model = _model(backbone, query_length, doc_length, s.seed, from_checkpoint=False)
     key = s.key(backbone, query_length, doc_length, str(run), str(qrels))
+    data = Stage1Data(run, read_qrels(qrels), qtext, s.negatives, s.depth, s.min_relevance, s.seed,
+                      index_dir=Path(scratch) / key / "stage1-index", source=run)
+    model = _model(backbone, query_length, doc_length, s.seed, from_checkpoint=False)
     describe = {"name": name, "stage": 1, "start": backbone, "queries": len(data.qids),
                 "skipped_queries": len(data.too_few), "query_length": query_length, "doc_length": doc_length}
     return fit(model, data, s, s.steps, _texts(docstore, run), qtext, out, Path(scratch) / key, "infonce", describe,
