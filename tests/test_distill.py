@@ -79,3 +79,33 @@ def test_teacher_queries_without_text_are_an_error(tmp_path):
     with pytest.raises(InputError, match="have no text"):
         build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", tmp_path / "a.parquet",
                           tmp_path / "a.run", tmp_path / "a.json", num_queries=None, depth=3)
+
+
+def test_first_stage_run_is_streamed_and_filtered_to_the_sampled_queries(tmp_path, caplog):
+    # a first stage over 40 training queries x 8 passages; the teacher re-ranked the top 5 of 20 of them
+    fs = frame([(str(q), f"p{q}-{i}", 10.0 - i) for q in range(1, 41) for i in range(8)])
+    t = frame([(str(q), f"p{q}-{i}", float(i)) for q in range(1, 21) for i in range(5)])  # reversed order
+    write_run(fs, tmp_path / "fs.run")
+    write_run(t, tmp_path / "t.run")
+    (tmp_path / "q.tsv").write_text("".join(f"{q}\tquery {q}\n" for q in range(1, 41)))
+    out = [tmp_path / f"ds.{k}" for k in ("parquet", "run", "json")]
+    with caplog.at_level("INFO", logger="rankdistill.distill"):
+        stats = build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", *out, num_queries=6,
+                                  depth=4, name="ds")
+    assert f"{tmp_path / 'fs.run'}: kept 48 of 320 lines (6 queries)" in caplog.text  # only the sample is held
+    chosen = sample_queries([str(q) for q in range(1, 21)], 6, seed=42)
+    reference, _ = build(read_run(tmp_path / "t.run"), read_run(tmp_path / "fs.run"), chosen, 4, "projection")
+    table = pd.read_parquet(out[0])
+    pd.testing.assert_frame_equal(table, reference)  # what the in-memory build of the whole runs gives
+    assert stats["queries"] == 6 and stats["queries_in_teacher_run"] == 20 and sorted(table["qid"].unique()) == sorted(chosen)
+    assert list(table[table.qid == chosen[0]]["first_stage_rank"]) == [4, 3, 2, 1]
+
+    # a teacher query the first stage lacks is still reported, sampled or not
+    write_run(fs[fs.qid != "17"], tmp_path / "fs.run")
+    with pytest.raises(InputError, match=r"fs.run: 1 queries of the teacher run .* are missing, e.g. \['17'\]"):
+        build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", *out, num_queries=1, depth=4)
+    # and every line is still validated, also of queries that are not sampled
+    with open(tmp_path / "fs.run", "a") as f:
+        f.write("40 Q0 bad-line 9\n")
+    with pytest.raises(InputError, match="fs.run:313: expected 6 columns"):
+        build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", *out, num_queries=1, depth=4)
