@@ -111,3 +111,21 @@ def test_run_writer_streams_batches_into_write_runs_bytes(tmp_path):
     assert not (tmp_path / "bad.run").exists()
     with pytest.raises(ValueError, match="tag"):
         RunWriter(tmp_path / "x.run", tag="two words")
+
+
+def test_read_run_only_some_queries_and_run_queries(tmp_path):
+    from rankdistill.runs import run_queries
+
+    p = _write(tmp_path, "10 Q0 a 1 3.0 t\n2 Q0 b 1 2.0 t\n10 Q0 c 2 1.0 t\nx Q0 d 1 1.0 t\n2 Q0 e 2 0.5 t\n")
+    assert run_queries(p) == ["2", "10", "x"]  # natural order, each once
+    got = read_run(p, only={"10", "x"})
+    assert list(zip(got.qid, got.docno)) == [("10", "a"), ("10", "c"), ("x", "d")]
+    with pytest.raises(InputError, match="none of the 1 requested queries"):
+        read_run(p, only={"99"})
+    assert read_run(p, only={"99"}, allow_empty=True).empty
+    # lines of queries that are not kept are still validated
+    bad = _write(tmp_path, "1 Q0 a 1 1.0 t\n2 Q0 b one 1.0 t\n", name="bad.run")
+    with pytest.raises(InputError, match=r"bad.run:2: rank 'one' is not an integer"):
+        read_run(bad, only={"1"})
+    with pytest.raises(InputError, match="empty"):
+        run_queries(_write(tmp_path, "\n", name="e.run"))

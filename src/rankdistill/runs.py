@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -64,16 +64,20 @@ def iter_run(path: str | os.PathLike) -> Iterator[tuple[int, str, str, int, floa
             yield lineno, qid, docno, r, s
 
 
-def read_run(path: str | os.PathLike, allow_empty: bool = False) -> pd.DataFrame:
+def read_run(path: str | os.PathLike, allow_empty: bool = False, only: Collection[str] | None = None) -> pd.DataFrame:
     """Read and validate a TREC run file (``qid Q0 docno rank score tag``).
 
     Raises :class:`InputError` naming the file and line for a wrong column count, a non-numeric
     rank or score, a non-finite score, a duplicate (qid, docno) pair, or an empty file.
+    ``only``: keep just these queries' lines (every line is still validated), so a job that needs
+    10k queries of a 500k-query training run holds only those in memory.
     """
     path = Path(path)
     qids, docnos, scores, ranks = [], [], [], []
     seen: dict[tuple[str, str], int] = {}
     for lineno, qid, docno, r, s in iter_run(path):
+        if only is not None and qid not in only:
+            continue
         key = (qid, docno)
         if key in seen:
             raise InputError(
@@ -84,6 +88,8 @@ def read_run(path: str | os.PathLike, allow_empty: bool = False) -> pd.DataFrame
         docnos.append(docno)
         scores.append(s)
         ranks.append(r)
+    if not qids and only is not None and len(only) and not allow_empty:
+        raise InputError(path, f"none of the {len(only)} requested queries (e.g. {sorted(only)[:3]}) is in the run")
     if not qids and not allow_empty:
         raise InputError(path, "run file is empty")
     return pd.DataFrame(
@@ -94,6 +100,16 @@ def read_run(path: str | os.PathLike, allow_empty: bool = False) -> pd.DataFrame
             "rank": np.asarray(ranks, dtype=np.int64),
         }
     )
+
+
+def run_queries(path: str | os.PathLike) -> list[str]:
+    """The run's query ids in natural order, streamed (one pass, memory for the ids only)."""
+    seen: dict[str, None] = {}
+    for _, qid, _, _, _ in iter_run(path):
+        seen[qid] = None
+    if not seen:
+        raise InputError(path, "run file is empty")
+    return sorted(seen, key=natural_key)
 
 
 def sort_run(run: pd.DataFrame) -> pd.DataFrame:

@@ -165,21 +165,27 @@ def select_queries(qids: Sequence[str], limit: int | None = None, seed: int = 42
     return qids[shard::shards]
 
 
-def _read_inputs(run_path, queries_path, depth: int):
-    from ..datasets.queries import read_queries
-    from ..runs import read_run, sort_run
+def _read_inputs(run_path, queries_path, depth: int, limit_queries: int | None, seed: int, shard: int, shards: int):
+    """(query texts, each selected query's top-``depth`` candidates, number of queries in the run).
 
-    run = sort_run(read_run(run_path))
+    The run is streamed twice (its query ids, then only the selected queries' lines), so a 10k
+    sample of a 500k-query training run holds 10k queries in memory.
+    """
+    from ..datasets.queries import read_queries
+    from ..errors import InputError
+    from ..runs import read_run, run_queries, sort_run
+
+    in_run = run_queries(run_path)
+    selected = select_queries(in_run, limit_queries, seed, shard, shards)
+    run = sort_run(read_run(run_path, only=set(selected), allow_empty=True))
     run = run[run["rank"] <= depth]
     queries = read_queries(queries_path)
     qtext = dict(zip(queries["qid"], queries["query"]))
     cands = {q: list(g["docno"]) for q, g in run.groupby("qid", sort=False)}
-    missing = [q for q in cands if q not in qtext]
+    missing = [q for q in selected if q not in qtext]
     if missing:
-        from ..errors import InputError
-
         raise InputError(queries_path, f"{len(missing)} run queries have no text here, e.g. {missing[:3]}")
-    return qtext, cands
+    return qtext, {q: cands[q] for q in selected}, len(in_run)
 
 
 def rerank(
@@ -231,12 +237,12 @@ def rerank(
 
     settings = Settings(prompt, window, step, depth, batch_size, max_passage_words, context_size, max_new_tokens)
     P.messages(prompt, "q", ["p"], 1)  # fail fast on an unknown prompt kind
-    qtext, cands = _read_inputs(run, queries, depth)
-    selected = select_queries(list(cands), limit_queries, seed, shard, shards)
-    if limit_queries is not None and limit_queries > len(cands):
-        log.warning("limit_queries=%d but the run has only %d queries: ranking all of them", limit_queries, len(cands))
+    qtext, cands, in_run = _read_inputs(run, queries, depth, limit_queries, seed, shard, shards)
+    selected = list(cands)
+    if limit_queries is not None and limit_queries > in_run:
+        log.warning("limit_queries=%d but the run has only %d queries: ranking all of them", limit_queries, in_run)
     log.info("teacher: %d of %d queries (shard %d/%d), depth %d, window %d, step %d, prompt %s, backend %s",
-             len(selected), len(cands), shard + 1, shards, depth, window, step, prompt, backend)
+             len(selected), in_run, shard + 1, shards, depth, window, step, prompt, backend)
     if backend_obj is None:
         from .backends import make_backend
 
@@ -275,7 +281,7 @@ def rerank(
     st = outcome.stats
     result = {
         "queries": len(selected),
-        "queries_in_run": len(cands),
+        "queries_in_run": in_run,
         "shard": shard,
         "shards": shards,
         "settings": {"model": model, "backend": backend, "prompt": prompt, "window": window, "step": step,
