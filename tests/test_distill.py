@@ -89,7 +89,7 @@ def test_first_stage_run_is_streamed_and_filtered_to_the_sampled_queries(tmp_pat
     write_run(t, tmp_path / "t.run")
     (tmp_path / "q.tsv").write_text("".join(f"{q}\tquery {q}\n" for q in range(1, 41)))
     out = [tmp_path / f"ds.{k}" for k in ("parquet", "run", "json")]
-    with caplog.at_level("INFO", logger="rankdistill.distill"):
+    with caplog.at_level("INFO", logger="rankdistill.runs"):
         stats = build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", *out, num_queries=6,
                                   depth=4, name="ds")
     assert f"{tmp_path / 'fs.run'}: kept 48 of 320 lines (6 queries)" in caplog.text  # only the sample is held

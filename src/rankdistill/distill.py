@@ -28,14 +28,14 @@ from __future__ import annotations
 import logging
 import os
 import random
-from typing import Collection, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
 from .io import atomic_path, write_json
-from .runs import iter_run, natural_key, read_run, sort_run, write_run
+from .runs import natural_key, read_run, run_queries, sort_run, write_run
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +92,15 @@ def build_distill_set(teacher_run: str | os.PathLike, first_stage_run: str | os.
 
     # Both runs are streamed and only the sampled queries' lines are kept: the first-stage run (and, for a
     # first-stage ranker, the ranking run) covers every training query, 100M lines at MS MARCO scale.
-    teacher_qids = _run_qids(teacher_run)
+    teacher_qids = run_queries(teacher_run)
     qtext = set(read_queries(queries)["qid"].astype(str))
     no_text = [q for q in teacher_qids if q not in qtext]
     if no_text:
         raise InputError(queries, f"{len(no_text)} queries of the teacher run {teacher_run} have no text, e.g. {no_text[:5]}")
     chosen = sample_queries(teacher_qids, num_queries, seed)
-    tr, _ = _read_run_of(teacher_run, set(chosen))
-    fs, in_fs = _read_run_of(first_stage_run, set(chosen), also=set(teacher_qids))
+    tr = read_run(teacher_run, only=set(chosen))
+    in_fs: set[str] = set()
+    fs = read_run(first_stage_run, only=set(chosen), allow_empty=True, seen_queries=in_fs)
     no_fs = [q for q in teacher_qids if q not in in_fs]
     if no_fs:
         raise InputError(first_stage_run, f"{len(no_fs)} queries of the teacher run {teacher_run} are missing, e.g. {no_fs[:5]}")
@@ -151,48 +152,6 @@ def build_distill_set(teacher_run: str | os.PathLike, first_stage_run: str | os.
     log.info("%s: %d queries, %d pairs (%s candidates per query)", name, stats["queries"], stats["pairs"],
              stats["candidates_per_query"])
     return stats
-
-
-def _run_qids(path: str | os.PathLike) -> list[str]:
-    """A run's distinct query ids in natural order (streamed: memory for the ids only)."""
-    seen: dict[str, None] = {}
-    for _, qid, _, _, _ in iter_run(path):
-        seen[qid] = None
-    if not seen:
-        raise InputError(path, "run file is empty")
-    return sorted(seen, key=natural_key)
-
-
-def _read_run_of(path: str | os.PathLike, keep: Collection[str],
-                 also: Collection[str] = ()) -> tuple[pd.DataFrame, set[str]]:
-    """The lines of the queries in ``keep`` as a run frame (as :func:`rankdistill.runs.read_run` reads them;
-    every line is validated, duplicates are found among the kept ones), streamed so that memory holds only
-    those; and which queries of ``keep`` or ``also`` occur in the file."""
-    qids, docnos, scores, ranks = [], [], [], []
-    seen: dict[tuple[str, str], int] = {}
-    present: set[str] = set()
-    lines = 0
-    for lineno, qid, docno, r, s in iter_run(path):
-        lines += 1
-        if qid not in keep:
-            if qid in also:
-                present.add(qid)
-            continue
-        present.add(qid)
-        if (qid, docno) in seen:
-            raise InputError(path, f"duplicate (qid, docno) = ({qid}, {docno}); first seen on line {seen[qid, docno]}",
-                             lineno)
-        seen[qid, docno] = lineno
-        qids.append(qid)
-        docnos.append(docno)
-        scores.append(s)
-        ranks.append(r)
-    if not lines:
-        raise InputError(path, "run file is empty")
-    log.info("%s: kept %d of %d lines (%d queries)", path, len(qids), lines, len(set(qids)))
-    frame = pd.DataFrame({"qid": pd.Series(qids, dtype=object), "docno": pd.Series(docnos, dtype=object),
-                          "score": np.asarray(scores, dtype=np.float64), "rank": np.asarray(ranks, dtype=np.int64)})
-    return frame, present
 
 
 def read_distill_set(path: str | os.PathLike) -> pd.DataFrame:

@@ -11,6 +11,7 @@ write are exactly the ranks an evaluation tool sees.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ from .errors import InputError
 from .io import atomic_open, open_text
 
 RUN_COLUMNS = ["qid", "docno", "score", "rank"]
+log = logging.getLogger(__name__)
 
 
 def natural_key(qid: str):
@@ -64,18 +66,24 @@ def iter_run(path: str | os.PathLike) -> Iterator[tuple[int, str, str, int, floa
             yield lineno, qid, docno, r, s
 
 
-def read_run(path: str | os.PathLike, allow_empty: bool = False, only: Collection[str] | None = None) -> pd.DataFrame:
+def read_run(path: str | os.PathLike, allow_empty: bool = False, only: Collection[str] | None = None,
+             seen_queries: set[str] | None = None) -> pd.DataFrame:
     """Read and validate a TREC run file (``qid Q0 docno rank score tag``).
 
     Raises :class:`InputError` naming the file and line for a wrong column count, a non-numeric
     rank or score, a non-finite score, a duplicate (qid, docno) pair, or an empty file.
     ``only``: keep just these queries' lines (every line is still validated), so a job that needs
-    10k queries of a 500k-query training run holds only those in memory.
+    10k queries of a 500k-query training run holds only those in memory. ``seen_queries``: a set
+    that receives every query id of the file, kept or not.
     """
     path = Path(path)
     qids, docnos, scores, ranks = [], [], [], []
     seen: dict[tuple[str, str], int] = {}
+    lines = 0
     for lineno, qid, docno, r, s in iter_run(path):
+        lines += 1
+        if seen_queries is not None:
+            seen_queries.add(qid)
         if only is not None and qid not in only:
             continue
         key = (qid, docno)
@@ -88,8 +96,10 @@ def read_run(path: str | os.PathLike, allow_empty: bool = False, only: Collectio
         docnos.append(docno)
         scores.append(s)
         ranks.append(r)
-    if not qids and only is not None and len(only) and not allow_empty:
-        raise InputError(path, f"none of the {len(only)} requested queries (e.g. {sorted(only)[:3]}) is in the run")
+    if only is not None:
+        log.info("%s: kept %d of %d lines (%d queries)", path, len(qids), lines, len(set(qids)))
+        if not qids and len(only) and not allow_empty:
+            raise InputError(path, f"none of the {len(only)} requested queries (e.g. {sorted(only)[:3]}) is in the run")
     if not qids and not allow_empty:
         raise InputError(path, "run file is empty")
     return pd.DataFrame(
