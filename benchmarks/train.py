@@ -13,6 +13,13 @@ and the ratio ours / plain loop.
 candidate index) against the in-memory version it replaced (tests/_stage1_reference.py), each in a fresh
 process, for synthetic runs of 2k and 20k queries x 200 candidates (grouped by query, and interleaved:
 every query's rank-1 line, then every rank-2 line, ...). Prints the growth from 2k to 20k queries.
+
+``--activation-memory``: what a training micro-batch of ELECTRA-base/-large (built from their configs, random
+weights) keeps for the backward pass per (query, passage) sequence of 32 + 256 tokens under bf16 autocast, with
+and without gradient checkpointing (counted with autograd's saved-tensor hooks on the CPU, without the
+sequence x sequence attention matrices the CPU's math attention keeps and a GPU's fused SDPA kernel does not),
+and the pairs per micro-batch that fit a GPU (``--gpu-gib``, default 80) next to the fp32 weights, gradients
+and AdamW states. config/paper.yaml's ``accumulation`` values come from this.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -119,6 +127,63 @@ def stage1_memory(sizes=(2000, 20000), candidates: int = 200) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+_ELECTRA = {"base": (768, 12, 12, 3072), "large": (1024, 24, 16, 4096)}
+
+
+def _saved_per_sequence(size: str, checkpointing: bool, length: int = 296, n: int = 2) -> tuple[int, dict]:
+    from transformers import ElectraConfig, ElectraModel
+
+    from rankdistill.train import enable_gradient_checkpointing
+
+    h, layers, heads, inter = _ELECTRA[size]
+    cfg = ElectraConfig(vocab_size=30522, embedding_size=h, hidden_size=h, num_hidden_layers=layers,
+                        num_attention_heads=heads, intermediate_size=inter, max_position_embeddings=512)
+    torch.manual_seed(0)
+    model = SimpleNamespace(backbone=ElectraModel(cfg).train())  # the score head's few bytes do not matter
+    if checkpointing:
+        enable_gradient_checkpointing(model)
+    head = torch.nn.Linear(h, 1, bias=False)
+    ids = torch.randint(1000, 30000, (n, length))
+    mask = torch.ones(n, length, dtype=torch.long)
+    mask[0, length * 2 // 3:] = 0  # padding, as in a real batch
+    seen, kinds = set(), {"activations": 0, "attention LxL": 0, "weights": 0}
+
+    def pack(t):
+        st = t.untyped_storage()
+        if st.data_ptr() not in seen:
+            seen.add(st.data_ptr())
+            shape = tuple(t.shape)
+            kind = ("attention LxL" if shape[-2:] == (length, length) else
+                    "activations" if length in shape or n * length in shape else "weights")
+            kinds[kind] += st.nbytes()
+        return t
+
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        head(model.backbone(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state[:, 0])
+    params = sum(p.numel() for p in model.backbone.parameters())
+    return params, {k: v / n for k, v in kinds.items()}
+
+
+def activation_memory(gpu_gib: float) -> None:
+    gib = 2**30
+    print(f"bf16 autocast, sequences of 32 + 256 (+3) tokens padded to 296; GPU budget {gpu_gib:g} GiB")
+    for size in ("base", "large"):
+        per = {}
+        for ckpt in (False, True):
+            params, kinds = _saved_per_sequence(size, ckpt)
+            per[ckpt] = kinds["activations"]
+            print(f"ELECTRA-{size:<5} {'checkpointing' if ckpt else 'plain':<13} {params / 1e6:4.0f}M params: "
+                  f"{kinds['activations'] / 2**20:7.1f} MiB per sequence saved for the backward "
+                  f"(+ {kinds['attention LxL'] / 2**20:.1f} MiB of LxL attention on a CPU only)")
+        layers = _ELECTRA[size][1]
+        static = params * (4 + 4 + 8 + 2) / gib  # fp32 weights, gradients, AdamW moments, bf16 weight copies
+        room = gpu_gib * 0.85 - static  # 15% for the CUDA context, the allocator and backward temporaries
+        plain, ckpt = per[False], per[True] + per[False] / layers  # checkpointing recomputes one layer at a time
+        print(f"  ratio saved per sequence, checkpointing / plain: {ckpt / plain:.3f}; weights+optimizer {static:.1f} GiB;"
+              f" fits about {int(room * gib / plain)} sequences per micro-batch plain, {int(room * gib / ckpt)} with "
+              "checkpointing")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--stage1-memory-child":
         return _stage1_child(*sys.argv[2:5])
@@ -132,9 +197,13 @@ def main() -> None:
     ap.add_argument("--doc-length", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--stage1-memory", action="store_true", help="peak RSS of the stage-1 sampler (see above)")
+    ap.add_argument("--activation-memory", action="store_true", help="saved activations per pair (see above)")
+    ap.add_argument("--gpu-gib", type=float, default=80.0)
     a = ap.parse_args()
     if a.stage1_memory:
         return stage1_memory()
+    if a.activation_memory:
+        return activation_memory(a.gpu_gib)
     if a.threads:
         torch.set_num_threads(a.threads)
     dev = resolve_device(a.device)
