@@ -162,3 +162,31 @@ def test_building_memory_does_not_grow_with_the_run(tmp_path):
             extra[layout, n] = json.loads(out.stdout.strip().splitlines()[-1])
     for layout in ("grouped", "interleaved"):
         assert extra[layout, 10000] - extra[layout, 1000] < 12, extra  # MiB: O(queries) arrays and one bucket
+
+
+def test_concurrent_processes_build_the_index_once(tmp_path):
+    """DDP: every process constructs Stage1Data; a file lock lets one build and the others reuse it."""
+    import subprocess
+
+    grouped, _, qrels, qtext = _messy_inputs(tmp_path)
+    with open(grouped, "a") as f:  # 300k more lines: a build long enough for the two processes to overlap
+        f.writelines(f"x{q} Q0 d{r} {r + 1} {r * -0.5} x\n" for q in range(3000) for r in range(100))
+    qrels.to_csv(tmp_path / "qrels.csv", index=False)
+    code = (
+        "import json, logging, sys, pandas as pd\n"
+        "from rankdistill.train import Stage1Data\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "q = pd.read_csv(sys.argv[2], dtype={'qid': str, 'docno': str})\n"
+        "d = Stage1Data(sys.argv[1], q, json.loads(sys.argv[3]), 3, 10, 1, seed=4, index_dir=sys.argv[4])\n"
+        "print(json.dumps([(g.qid, g.docnos) for s in range(3) for g in d.step_groups(s, 5)]))\n"
+    )
+    args = [str(grouped), str(tmp_path / "qrels.csv"), json.dumps(qtext), str(tmp_path / "idx")]
+    procs = [subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e[-2000:] for _, e in outs]
+    logs = [e for _, e in outs]
+    assert sum("candidate index of" in e for e in logs) == 1 and sum("reusing the candidate index" in e for e in logs) == 1
+    assert outs[0][0] == outs[1][0]
+    old = OldStage1Data(read_run(grouped), qrels, qtext, 3, 10, 1, seed=4)
+    assert json.loads(outs[0][0]) == [[g.qid, g.docnos] for s in range(3) for g in old.step_groups(s, 5)]
