@@ -123,6 +123,9 @@ def test_bad_runs_name_the_file_and_line(tmp_path):
     (tmp_path / "few.run").write_text("1 Q0 a 1 2.0 x\n")  # only the relevant passage: no negatives
     with pytest.raises(InputError, match="no training query has a relevant passage"):
         Stage1Data(tmp_path / "few.run", qrels, {"1": "q"}, 1, 10, 1, seed=0, index_dir=tmp_path / "i6")
+    other = pd.DataFrame({"qid": ["2"], "docno": ["a"], "label": [1]})  # judged queries the run does not have
+    with pytest.raises(InputError, match="no training query has a relevant passage"):
+        Stage1Data(tmp_path / "few.run", other, {"1": "q", "2": "r"}, 1, 10, 1, seed=0, index_dir=tmp_path / "i7")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".i") and ".tmp-" in p.name]  # no half-built index
 
 

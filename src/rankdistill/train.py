@@ -109,10 +109,6 @@ class _Positives:
     def span(self, qids) -> tuple[np.ndarray, np.ndarray]:
         return np.searchsorted(self.qid, qids, "left"), np.searchsorted(self.qid, qids, "right")
 
-    def of(self, qid: str) -> np.ndarray:
-        lo, hi = self.span(qid)
-        return self.docno[lo:hi]
-
     def digest(self) -> str:
         h = hashlib.sha256()
         for a in (self.qid, self.docno):
@@ -153,7 +149,8 @@ def _grouped_queries(path) -> Iterator[tuple[str, list[tuple[str, float]]]]:
 
 def _bucketed_queries(path, tmp: Path, bucket_bytes: int) -> Iterator[tuple[str, list[tuple[str, float]]]]:
     """The same for a run in any line order: one pass hashes each line to a bucket file by qid, then each
-    bucket (about ``bucket_bytes`` of text) is grouped in memory. Memory: one bucket."""
+    bucket (about ``bucket_bytes`` of text; the file size decides the count, so a gzipped run's buckets are
+    a few times larger) is grouped in memory. Memory: one bucket, kept as its unparsed lines."""
     import resource
     import zlib
 
