@@ -28,16 +28,9 @@ DOCS = [d for docs in REF["docs"] for d in docs]
 ATOL = 1e-5
 
 # lightning-ir writes "tokenizer_class": "CrossEncoderTokenizer" (its own mixin) into tokenizer_config.json.
-# transformers 5 cannot resolve that name and silently falls back to a generic TokenizersBackend whose
-# model_input_names lack token_type_ids, so ELECTRA/BERT see segment 0 for the passage too. The fix in
-# CrossEncoder._load_lightning_ir (load the tokenizer with tokenizer_type=<backbone_model_type>) is in the
-# report to the lead; model.py is not ours to edit. These xfails turn into failures (strict) once it lands:
-# then delete the marker.
-TOKEN_TYPES_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="lightning-ir's tokenizer_config names 'CrossEncoderTokenizer'; transformers 5 loads a generic tokenizer "
-           "without token_type_ids (fix: AutoTokenizer.from_pretrained(folder, tokenizer_type=backbone_model_type))",
-)
+# transformers 5 cannot resolve that name and would silently fall back to a generic tokenizer without
+# token_type_ids (segment 0 for the passage too): CrossEncoder._load_lightning_ir loads the tokenizer by the
+# backbone's type; the token type and end-to-end tests below guard that.
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +73,6 @@ def test_token_ids_equal_lightning_ir(loaded, name):
     assert ids == REF["models"][name]["input_ids"]
 
 
-@TOKEN_TYPES_BUG
 @pytest.mark.parametrize("name", NAMES)
 def test_token_type_ids_equal_lightning_ir(loaded, name):
     _, types = loaded[name].encode(QUERIES, DOCS)
@@ -98,7 +90,6 @@ def test_network_scores_lightning_ir_input_like_lightning_ir(loaded, name):
     np.testing.assert_allclose(got, m["scores"], atol=ATOL, rtol=0)
 
 
-@TOKEN_TYPES_BUG
 @pytest.mark.parametrize("engine", ["padded", "packed"])
 @pytest.mark.parametrize("name", NAMES)
 def test_loaded_checkpoint_scores_and_ranks_like_lightning_ir(loaded, name, engine):
@@ -112,9 +103,7 @@ def test_loaded_checkpoint_scores_and_ranks_like_lightning_ir(loaded, name, engi
         start += len(docs)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="ids mode does not apply the tokenizer's model_max_length (longest_first) to the pair, "
-                        "lightning-ir does")) if n == "electra_pairlimit" else n for n in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_our_fast_truncation_gives_lightning_ir_ids(loaded, name):
     """Our own checkpoints use truncation="ids" (cut token ids, no decode/re-encode); lightning-ir loading
     them decodes and re-encodes. Greedy WordPiece is prefix-stable, so the ids agree (the fixture's

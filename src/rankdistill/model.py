@@ -11,8 +11,12 @@ Checkpoint formats (``CrossEncoder.load`` detects them):
   keys plus ``linear.weight``. So a student trained here loads in lightning-ir
   (``MonoModel.from_pretrained``) and lightning-ir checkpoints load here. Foreign lightning-ir
   checkpoints are tokenised exactly as lightning-ir does (each side truncated by tokenize →
-  cut → decode, then the pair re-encoded); our own ones cut token ids directly (same result up to
-  rare word-piece re-segmentations, and twice as fast).
+  cut → decode, then the pair re-encoded); our own ones cut token ids directly (twice as fast;
+  greedy WordPiece is prefix-stable, so the ids are the same, and a pair longer than the
+  tokenizer's ``model_max_length`` is cut ``longest_first`` as lightning-ir cuts it). Both are
+  checked against lightning-ir 0.0.6 itself (``tests/data/lightning_ir``). lightning-ir names its
+  own tokenizer class in ``tokenizer_config.json``, which transformers 5 cannot resolve; the
+  tokenizer is loaded by the backbone's type, so the passage keeps its token type ids.
 * **sentence-transformers / HF sequence classification** (``cross-encoder/ms-marco-MiniLM-L6-v2``):
   ``AutoModelForSequenceClassification`` with one label; the pair is tokenised like
   ``sentence_transformers.CrossEncoder`` (``longest_first`` truncation to ``max_seq_length``)
@@ -131,10 +135,18 @@ def _pretrained_backbone(path: str, attn_implementation: str | None):
         return AutoModel.from_pretrained(path, **kw)
 
 
-def _tokenizer(folder: str | Path, config=None):
+def _tokenizer(folder: str | Path, config=None, backbone_type: str | None = None):
     from transformers import AutoTokenizer
 
     kw = {"config": config} if config is not None else {}
+    if backbone_type is not None:
+        # lightning-ir writes its own mixin class ("CrossEncoderTokenizer") as tokenizer_class in
+        # tokenizer_config.json; transformers 5 cannot resolve it and silently falls back to a generic
+        # tokenizer whose model_input_names lack token_type_ids (the passage would get segment 0).
+        try:
+            return AutoTokenizer.from_pretrained(str(folder), tokenizer_type=backbone_type, **kw)
+        except (KeyError, ValueError):
+            pass
     return AutoTokenizer.from_pretrained(str(folder), **kw)
 
 
@@ -222,12 +234,22 @@ class PairTokenizer:
         qids = self._per_unique(queries, lambda t: self._side_ids(t, s.query_length))
         dids = self._per_unique(docs, lambda t: self._side_ids(t, s.doc_length))
         pre, mid, suf, tpre, ta, tmid, tb, tsuf = self._template
-        ids, types = [], []
-        for q, d in zip(queries, docs):
+        limit = self.hf.model_max_length if self.hf.model_max_length < 1_000_000 else None
+        ids, types, over = [], [], []
+        for i, (q, d) in enumerate(zip(queries, docs)):
             a, b = qids[q], dids[d]
             ids.append(pre + a + mid + b + suf)
             if self.uses_type_ids:
                 types.append(tpre + [ta] * len(a) + tmid + [tb] * len(b) + tsuf)
+            if limit is not None and len(ids[-1]) > limit:
+                over.append(i)
+        if over:  # the pair exceeds the tokenizer's limit: cut it as lightning-ir does (longest_first)
+            enc = self.hf([self.hf.decode(qids[queries[i]]) for i in over], [self.hf.decode(dids[docs[i]]) for i in over],
+                          truncation=True, padding=False, return_attention_mask=False)
+            for j, i in enumerate(over):
+                ids[i] = enc["input_ids"][j]
+                if self.uses_type_ids:
+                    types[i] = enc["token_type_ids"][j]
         return ids, (types if self.uses_type_ids else None)
 
     def _truncate_decode(self, texts: list[str], limit: int | None) -> list[str]:
@@ -376,7 +398,7 @@ class CrossEncoder(nn.Module):
                 f"weights do not match a lightning-ir mono {btype} model: missing {missing[:5]}, "
                 f"unexpected {unexpected[:5]}, head {sorted(head)}",
             )
-        model = cls(backbone, _tokenizer(folder, bcfg), settings)
+        model = cls(backbone, _tokenizer(folder, bcfg, btype), settings)
         model.linear.load_state_dict({k[len("linear."):]: v for k, v in head.items() if k.startswith("linear.")})
         if settings.bert_pool:
             hidden = bcfg.hidden_size
