@@ -126,3 +126,21 @@ def test_minilm_reranks_trec_dl_bm25_top100(trec_dl, minilm, tmp_path, year):
     base = ir_measures.calc_aggregate([m], qrels, bm25.rename(columns={"qid": "query_id", "docno": "doc_id"}))[m]
     assert ndcg == pytest.approx(DL_EXPECTED[year], abs=1e-3)
     assert ndcg > base + 0.1  # and well above BM25 (0.5058 / 0.4796)
+
+
+def test_shard_docnos_are_memory_mapped_and_old_indexes_still_read(tmp_path):
+    """Search reads docnos from a memory-mapped byte array (not a list of 8.8M strings); indexes
+    written before the .npy copy fall back to the text file; any UTF-8 docno round-trips."""
+    names = [["d1", "Straße-7", "x"], ["long-docno-" * 3, "d5"]]
+    w = encoders.ShardWriter(tmp_path / "idx", {"kind": "dense"}, multi_vector=False)
+    for part in names:
+        w.add(part, np.ones((len(part), 4), dtype=np.float32))
+    w.close()
+    shards, corpus = encoders.load_shards(tmp_path / "idx")
+    assert isinstance(shards[0].docnos.array, np.memmap)
+    assert [list(s.docnos) for s in shards] == names and shards[0].docnos[1] == "Straße-7"
+    assert corpus.take([4, 0, 3, 1]) == ["d5", "d1", "long-docno-" * 3, "Straße-7"] and len(corpus) == 5
+    for f in (tmp_path / "idx").glob("*.docnos.npy"):
+        f.unlink()
+    shards, corpus = encoders.load_shards(tmp_path / "idx")
+    assert [list(s.docnos) for s in shards] == names and corpus.take([1, 4]) == ["Straße-7", "d5"]

@@ -280,7 +280,7 @@ def search_embeddings(index: str | os.PathLike, qemb: np.ndarray, depth: int, qu
             offset += len(shard.docnos)
         scores, ids = top.scores.cpu().numpy(), top.ids.cpu().numpy()
         for r in range(q.shape[0]):
-            results.append(([all_docnos[i] for i in ids[r]], scores[r]))
+            results.append((all_docnos.take(ids[r]), scores[r]))
     bar.close()
     return results
 

@@ -177,7 +177,7 @@ def search_vectors(index: str | os.PathLike, qvecs: np.ndarray, depth: int, quer
             offset += emb.shape[0]
         scores, ids = top.scores.cpu().numpy(), top.ids.cpu().numpy()
         for r in range(q.shape[0]):
-            results.append(([all_docnos[i] for i in ids[r]], scores[r]))
+            results.append((all_docnos.take(ids[r]), scores[r]))
     return results
 
 

@@ -14,6 +14,7 @@ Shared by the dense bi-encoder (one vector per passage) and ColBERT (one vector 
       meta.json                    model, settings, dim, counts, list of shards
       shard-00000.npy              float16 [n_passages, dim]  (dense)  or  [n_tokens, dim]  (ColBERT)
       shard-00000.docnos.txt       one docno per line, in the order of the rows / segments
+      shard-00000.docnos.npy       the same as fixed-width UTF-8 bytes (memory-mapped for search)
       shard-00000.lengths.npy      int32 [n_passages], tokens per passage (ColBERT only)
 
   Every file is written atomically and ``meta.json`` last, so a killed job never leaves an index
@@ -84,12 +85,57 @@ def progress(total: int | None, desc: str, unit: str):
     return tqdm(total=total, desc=desc, unit=unit, mininterval=5, smoothing=0.1, dynamic_ncols=True)
 
 
+class Docnos:
+    """A shard's docnos as a sequence of ``str`` over a fixed-width byte array (UTF-8), memory-mapped
+    from ``shard-NNNNN.docnos.npy``: a search over 8.8M passages reads only the docnos it returns."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    @classmethod
+    def from_list(cls, docnos: Sequence[str]) -> "Docnos":
+        enc = [d.encode("utf-8") for d in docnos]
+        return cls(np.array(enc, dtype=f"S{max([len(e) for e in enc] + [1])}"))
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [x.decode("utf-8") for x in self.array[i]]
+        return self.array[i].decode("utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self.array), 65536):
+            yield from (x.decode("utf-8") for x in self.array[start:start + 65536])
+
+    def take(self, idx) -> list[str]:
+        return [x.decode("utf-8") for x in self.array[np.asarray(idx, dtype=np.int64)]]
+
+
+class CorpusDocnos:
+    """Docnos of all shards by global row (passage) number, without concatenating them."""
+
+    def __init__(self, parts: Sequence[Docnos]):
+        self.parts = list(parts)
+        self.starts = np.zeros(len(self.parts) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in self.parts], out=self.starts[1:])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def take(self, idx) -> list[str]:
+        idx = np.asarray(idx, dtype=np.int64)
+        part = np.searchsorted(self.starts, idx, side="right") - 1
+        return [self.parts[s].array[i - self.starts[s]].decode("utf-8") for s, i in zip(part.tolist(), idx.tolist())]
+
+
 @dataclass
 class Shard:
     """One shard of an index: docnos, the embedding matrix (memory-mapped) and, for multi-vector
     indexes, the number of token vectors of each passage (segments of the matrix, in order)."""
 
-    docnos: list[str]
+    docnos: Docnos
     embeddings: np.ndarray  # float16 [n, dim] or [n_tokens, dim]
     lengths: np.ndarray | None = None  # int32 [n] for multi-vector
 
@@ -124,6 +170,9 @@ class ShardWriter:
                 np.save(f, emb)
         with atomic_path(self.folder / f"{name}.docnos.txt") as tmp:
             tmp.write_text("".join(d + "\n" for d in docnos), encoding="utf-8")
+        with atomic_path(self.folder / f"{name}.docnos.npy") as tmp:  # the same, memory-mappable
+            with open(tmp, "wb") as f:
+                np.save(f, Docnos.from_list(docnos).array)
         entry = {"name": name, "passages": len(docnos), "rows": int(emb.shape[0])}
         if self.multi_vector:
             assert lengths is not None and len(lengths) == len(docnos) and int(lengths.sum()) == emb.shape[0]
@@ -166,18 +215,21 @@ def iter_shards(folder: str | os.PathLike, mmap: bool = True) -> Iterator[Shard]
     for s in meta["shards"]:
         name = s["name"]
         emb = np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None)
-        docnos = (folder / f"{name}.docnos.txt").read_text(encoding="utf-8").splitlines()
+        if (folder / f"{name}.docnos.npy").exists():
+            docnos = Docnos(np.load(folder / f"{name}.docnos.npy", mmap_mode="r" if mmap else None))
+        else:  # an index written before the .npy copy: read the text (compactly)
+            docnos = Docnos.from_list((folder / f"{name}.docnos.txt").read_text(encoding="utf-8").splitlines())
         lengths = np.load(folder / f"{name}.lengths.npy") if meta["multi_vector"] else None
         if len(docnos) != s["passages"] or emb.shape[0] != s["rows"]:
             raise InputError(folder / f"{name}.npy", "shard does not match meta.json (truncated or mixed index); rebuild it")
         yield Shard(docnos, emb, lengths)
 
 
-def load_shards(folder: str | os.PathLike) -> tuple[list[Shard], list[str]]:
-    """All shards (embeddings memory-mapped) and the docnos of all passages in row order, loaded
-    once for a search over many query batches."""
+def load_shards(folder: str | os.PathLike) -> tuple[list[Shard], CorpusDocnos]:
+    """All shards (embeddings and docnos memory-mapped) and the docnos by global row, opened once
+    for a search over many query batches."""
     shards = list(iter_shards(folder))
-    return shards, [d for s in shards for d in s.docnos]
+    return shards, CorpusDocnos([s.docnos for s in shards])
 
 
 def write_hits(writer, qids, hits) -> None:
