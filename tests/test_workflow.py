@@ -66,3 +66,19 @@ def test_bad_config_value_is_a_readable_error(workflow_factory):
     p = wf.snakemake("-n", check=False)
     assert p.returncode != 0
     assert "first_stages.bm25.b: 1.5 is greater than the maximum of 1" in p.stdout + p.stderr
+
+
+def test_an_ir_datasets_folder_with_only_its_version_file_is_not_a_cache(tmp_path, monkeypatch):
+    """ir_datasets writes irds_version.txt into a dataset's folder when it is merely registered (e.g.
+    by lightning-ir); the preflight must still report the download as missing."""
+    from rankdistill import preflight
+
+    monkeypatch.setenv("IR_DATASETS_HOME", str(tmp_path))
+    import ir_datasets
+
+    monkeypatch.setattr(ir_datasets.util, "home_path", lambda: tmp_path)
+    (tmp_path / "msmarco-passage").mkdir()
+    (tmp_path / "msmarco-passage" / "irds_version.txt").write_text("v2")
+    assert not preflight._irds_cached("msmarco-passage/trec-dl-2019/judged")
+    (tmp_path / "msmarco-passage" / "collection.tsv").write_text("0\tx\n")
+    assert preflight._irds_cached("msmarco-passage/trec-dl-2019/judged")

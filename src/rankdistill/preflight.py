@@ -36,7 +36,9 @@ def _irds_cached(dataset_id: str) -> bool:
     except Exception:
         home = Path(os.environ.get("IR_DATASETS_HOME", Path.home() / ".ir_datasets"))
     top = home / dataset_id.split("/")[0]
-    return top.is_dir() and any(top.iterdir())
+    # ir_datasets writes irds_version.txt into a dataset's folder as soon as it is registered or
+    # opened, before any download: only other files mean something was fetched
+    return top.is_dir() and any(p.name != "irds_version.txt" for p in top.iterdir())
 
 
 def _hf_cached(repo: str) -> bool:
