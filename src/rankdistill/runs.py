@@ -66,6 +66,11 @@ def iter_run(path: str | os.PathLike) -> Iterator[tuple[int, str, str, int, floa
             yield lineno, qid, docno, r, s
 
 
+def duplicate_pair(path, qid: str, docno: str, first, lineno) -> InputError:
+    """The error for a (qid, docno) pair a run lists twice (every run reader raises this one)."""
+    return InputError(path, f"duplicate (qid, docno) = ({qid}, {docno}); first seen on line {first}", int(lineno))
+
+
 def read_run(path: str | os.PathLike, allow_empty: bool = False, only: Collection[str] | None = None,
              seen_queries: set[str] | None = None) -> pd.DataFrame:
     """Read and validate a TREC run file (``qid Q0 docno rank score tag``).
@@ -88,9 +93,7 @@ def read_run(path: str | os.PathLike, allow_empty: bool = False, only: Collectio
             continue
         key = (qid, docno)
         if key in seen:
-            raise InputError(
-                path, f"duplicate (qid, docno) = ({qid}, {docno}); first seen on line {seen[key]}", lineno
-            )
+            raise duplicate_pair(path, qid, docno, seen[key], lineno)
         seen[key] = lineno
         qids.append(qid)
         docnos.append(docno)

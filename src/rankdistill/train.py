@@ -44,7 +44,7 @@ import torch
 from . import losses
 from .errors import InputError
 from .io import atomic_dir, write_json
-from .runs import natural_key
+from .runs import duplicate_pair, natural_key
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def _grouped_queries(path) -> Iterator[tuple[str, list[tuple[str, float]]]]:
                 raise _Ungrouped(qid)
             cur, rows, seen = qid, [], {}
         if docno in seen:
-            raise InputError(path, f"duplicate (qid, docno) = ({qid}, {docno}); first seen on line {seen[docno]}", lineno)
+            raise duplicate_pair(path, qid, docno, seen[docno], lineno)
         seen[docno] = lineno
         rows.append((docno, score))
     if cur is None:
@@ -182,8 +182,7 @@ def _bucketed_queries(path, tmp: Path, bucket_bytes: int) -> Iterator[tuple[str,
             for line in groups.pop(qid):
                 _, docno, score, lineno = line.rstrip("\n").split("\t")
                 if docno in seen:
-                    raise InputError(path, f"duplicate (qid, docno) = ({qid}, {docno}); first seen on line {seen[docno]}",
-                                     int(lineno))
+                    raise duplicate_pair(path, qid, docno, seen[docno], lineno)
                 seen[docno] = lineno
                 rows.append((docno, float(score)))
             yield qid, rows
