@@ -10,7 +10,10 @@ position or model can never be answered by a stale entry.
 A cache *folder* holds one file per writer (e.g. one per shard); a reader loads every
 ``*.jsonl`` in the folder, so changing the shard count reuses the other layout's windows. A line
 torn by a kill (no trailing newline, bad JSON) is skipped on reading and never continued on
-writing.
+writing; so is any line that is not an object with a string ``key`` and a string ``response``
+(a hand-edited or foreign file), counted in ``skipped_lines`` and logged. A cached response is
+always parsed with :func:`~rankdistill.teacher.parse.parse_permutation`, which never raises, so
+no entry, however garbled, can make a rerun fail.
 """
 
 from __future__ import annotations
@@ -49,8 +52,12 @@ class WindowCache:
                     continue
                 try:
                     e = json.loads(raw)
+                except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
+                    self.skipped_lines += 1
+                    continue
+                if isinstance(e, dict) and isinstance(e.get("key"), str) and isinstance(e.get("response"), str):
                     self.entries[e["key"]] = e
-                except (ValueError, KeyError, TypeError):
+                else:
                     self.skipped_lines += 1
 
     def __len__(self) -> int:
@@ -61,6 +68,11 @@ class WindowCache:
 
     def get(self, key: str) -> dict | None:
         return self.entries.get(key)
+
+    def response(self, key: str) -> str:
+        """The cached response text of ``key`` ("" when the entry holds none)."""
+        r = self.entries[key].get("response")
+        return r if isinstance(r, str) else ""
 
     def append(self, records: Iterable[dict]) -> None:
         """Add records (each with ``key`` and ``response``) and make them durable before returning."""

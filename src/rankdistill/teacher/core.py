@@ -22,7 +22,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from . import prompts as P
 from .cache import WindowCache
-from .parse import OK, RepairStats, parse_permutation
+from ..errors import RankDistillError
+from .parse import OK, RepairStats, _shown, parse_permutation
 from .windows import apply_permutation, schedule
 
 log = logging.getLogger("rankdistill.teacher")
@@ -112,28 +113,37 @@ def rank_queries(
             if key not in cache:
                 misses.setdefault(m, []).append(i)
         new = []
+        parsed_new: dict[str, object] = {}
         for m, idx in misses.items():  # same output budget per call, so batching never changes a window's output
             uniq = list(dict.fromkeys(batch[i][5] for i in idx))
             first = {batch[i][5]: i for i in reversed(idx)}
             gens = backend.generate([batch[first[k]][3] for k in uniq], m)
             out.backend_calls += 1
+            if len(gens) != len(uniq):
+                raise RankDistillError(f"teacher backend {getattr(backend, 'name', backend)!r} returned "
+                                       f"{len(gens)} generations for {len(uniq)} prompts")
             for k, g in zip(uniq, gens):
-                new.append({"key": k, "response": g.text, "tokens": g.tokens})
+                text = g.text if isinstance(g.text, str) else ""
+                # parse before caching: a response is cached only once it is known to parse (it always
+                # does: parse_permutation never raises), so no cached entry can make a rerun fail
+                parsed_new[k] = parse_permutation(text, batch[first[k]][2] - batch[first[k]][1])
+                new.append({"key": k, "response": text, "tokens": int(g.tokens)})
                 out.stats.generated += 1
-                out.stats.generated_tokens += g.tokens
+                out.stats.generated_tokens += int(g.tokens)
         cache.append(new)
-        fresh = {r["key"] for r in new}
         for st, a, b, prompt, m, key in batch:
-            response = cache.get(key)["response"]
-            if key not in fresh:
+            if key in parsed_new:
+                response, parsed = cache.get(key)["response"], parsed_new[key]
+            else:
                 out.stats.cached += 1
-            parsed = parse_permutation(response, b - a)
+                response = cache.response(key)
+                parsed = parse_permutation(response, b - a)
             where = f"{st.qid}[{a}:{b}]"
             out.stats.add(parsed, response, where)
             if parsed.status != OK:
                 log.info("window %s %s: %d ids, %d duplicate, %d out of range, %d missing; response %r",
                          where, parsed.status, parsed.ids, parsed.duplicates, parsed.out_of_range,
-                         parsed.missing, response[:200])
+                         parsed.missing, _shown(response, 200))
             apply_permutation(st.docnos, a, b, parsed.permutation)
             st.step += 1
         for st in [st for st in active if st.done]:
