@@ -1,9 +1,11 @@
 """Glue between Snakemake and the package: logging for rule scripts, code versions for params.
 
 Rule scripts are one call: ``run(snakemake, function, **kwargs)``. It sends the package's log
-and stderr to the rule's ``log:`` file, runs the function and, on a known error (bad input,
-bad config, missing resource), prints one clear line instead of a deep traceback (the full
-traceback still goes to the log file).
+and stderr to the rule's ``log:`` file, removes temporaries an earlier killed run of the rule left
+next to its outputs, runs the function and, on *any* error, prints one line naming the rule, its
+inputs and the reason instead of a deep traceback (the full traceback goes to the log file): a
+:class:`~rankdistill.errors.RankDistillError` (bad input, bad config, missing resource) says what
+to fix; any other exception is a bug or an environment problem and is reported with its type.
 """
 
 from __future__ import annotations
@@ -72,21 +74,57 @@ def setup_logging(log_path: str | os.PathLike | None, level: int = logging.INFO)
     logging.captureWarnings(True)
 
 
+def _paths(files) -> list[str]:
+    try:
+        return [str(f) for f in files]
+    except TypeError:
+        return []
+
+
+def _inputs_named(smk, limit: int = 3) -> str:
+    ins = _paths(getattr(smk, "input", []))
+    if not ins:
+        return "no inputs"
+    more = f" and {len(ins) - limit} more" if len(ins) > limit else ""
+    return "input " + ", ".join(ins[:limit]) + more
+
+
+def failure_line(smk, e: BaseException, log_path=None) -> str:
+    """The one line a failed rule prints: rule, inputs, reason (and where the traceback is)."""
+    where = f"rule {smk.rule} ({_inputs_named(smk)})"
+    reason = " ".join(str(e).split()) or "(no message)"
+    if isinstance(e, RankDistillError):
+        return f"rankdistill error in {where}: {reason}"
+    tail = f"; traceback in {log_path}" if log_path else ""
+    return f"rankdistill error in {where}: unexpected {type(e).__name__}: {reason}{tail}"
+
+
 def run(smk, func, *args, **kwargs):
-    """Run ``func(*args, **kwargs)`` for the Snakemake job ``smk`` with logging to its log file."""
+    """Run ``func(*args, **kwargs)`` for the Snakemake job ``smk`` with logging to its log file.
+
+    Any exception (``KeyboardInterrupt``/``SystemExit`` aside) becomes one stderr line naming the
+    rule and its inputs plus ``SystemExit(1)``; the traceback goes to the log file.
+    """
     log_path = smk.log[0] if len(smk.log) else None
     setup_logging(log_path)
     log = logging.getLogger("rankdistill")
     log.info("rule %s: %s(%s)", smk.rule, func.__name__, ", ".join(f"{k}={v!r}" for k, v in kwargs.items()))
-    inputs = _input_digests(smk, log)
+    from .io import remove_stale_temps
+
+    for out in _paths(getattr(smk, "output", [])):
+        with contextlib.suppress(OSError):
+            remove_stale_temps(out)
     try:
+        inputs = _input_digests(smk, log)
         with _stderr_to(log_path):
             result = func(*args, **kwargs)
-    except RankDistillError as e:
-        log.debug("%s", traceback.format_exc())
-        with contextlib.suppress(Exception), open(log_path, "a") as f:  # type: ignore[arg-type]
-            f.write(traceback.format_exc())
-        print(f"rankdistill error in rule {smk.rule}: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - every failure of a rule script ends in one clear line
+        tb = traceback.format_exc()
+        log.debug("%s", tb)
+        if log_path:
+            with contextlib.suppress(Exception), open(log_path, "a", encoding="utf-8") as f:
+                f.write(tb)
+        print(failure_line(smk, e, log_path), file=sys.stderr)
         raise SystemExit(1) from None
     _write_manifests(smk, inputs, log)
     return result
