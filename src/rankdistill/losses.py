@@ -12,6 +12,11 @@ better) and an optional boolean ``mask`` of the same shape for groups padded to 
   rank ``1 + sum_{j != i} sigmoid((s_j - s_i) / T)``, teacher rank
   ``argsort(argsort(-y)) + 1``, squared error weighted ``1 / log2(rank + 1)``, plain mean over
   all (valid) entries.
+
+Precision: a loss is computed in the dtype of its ``scores`` (``targets`` are brought to it), and
+never below float32: float64 in gives float64 out (and float64 gradients), agreeing with
+lightning-ir's classes to ~1e-12 (tests/test_losses.py); float16/bfloat16 scores (autocast) are
+computed in float32, as lightning-ir's float32 weights and PyTorch's ``cross_entropy`` upcast would.
 """
 
 from __future__ import annotations
@@ -22,6 +27,17 @@ import torch.nn.functional as F
 LOSSES = ("infonce", "ranknet", "adr-mse")
 
 
+def compute_dtype(scores: torch.Tensor) -> torch.dtype:
+    """The dtype a loss is computed in: that of ``scores``, at least float32."""
+    if scores.dtype == torch.float64:
+        return torch.float64
+    return torch.float32
+
+
+def _cast(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return x.to(compute_dtype(like))
+
+
 def _full_mask(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return torch.ones_like(scores, dtype=torch.bool) if mask is None else mask.to(torch.bool)
 
@@ -29,8 +45,8 @@ def _full_mask(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 def info_nce(scores: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax cross-entropy of the best-target candidate against the others of its query."""
     m = _full_mask(scores, mask)
-    s = scores.float().masked_fill(~m, float("-inf"))
-    t = targets.float().masked_fill(~m, float("-inf"))
+    s = _cast(scores, scores).masked_fill(~m, float("-inf"))
+    t = _cast(targets, scores).masked_fill(~m, float("-inf"))
     return F.cross_entropy(s, t.argmax(dim=1))
 
 
@@ -38,8 +54,8 @@ def ranknet(scores: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | No
             temperature: float = 1.0) -> torch.Tensor:
     """Mean over all pairs ``y_i > y_j`` (within a query) of ``softplus(-T (s_i - s_j))``."""
     m = _full_mask(scores, mask)
-    s = scores.float() * temperature
-    t = targets.float()
+    s = _cast(scores, scores) * temperature
+    t = _cast(targets, scores)
     pairs = (t[:, :, None] > t[:, None, :]) & m[:, :, None] & m[:, None, :]
     if not pairs.any():
         return s.sum() * 0.0  # no informative pair: zero loss that keeps the graph
@@ -51,7 +67,7 @@ def ranknet(scores: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | No
 def approx_ranks(scores: torch.Tensor, mask: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
     """``1 + sum_{j != i, j valid} sigmoid((s_j - s_i) / T)`` per candidate ``i``."""
     m = _full_mask(scores, mask)
-    s = scores.float()
+    s = _cast(scores, scores)
     p = torch.sigmoid((s[:, None, :] - s[:, :, None]) / temperature)  # [b, i, j] = sigmoid(s_j - s_i)
     keep = m[:, None, :] & ~torch.eye(s.shape[1], dtype=torch.bool, device=s.device)[None]
     return (p * keep).sum(-1) + 1
@@ -64,7 +80,7 @@ def target_ranks(targets: torch.Tensor, mask: torch.Tensor | None = None) -> tor
     exactly lightning-ir's ``argsort(argsort(targets, descending=True)) + 1``.
     """
     m = _full_mask(targets, mask)
-    t = targets.float().masked_fill(~m, float("-inf"))
+    t = (targets if targets.is_floating_point() else targets.double()).masked_fill(~m, float("-inf"))
     order = torch.argsort(t, dim=1, descending=True, stable=True)
     return torch.argsort(order, dim=1, stable=True) + 1
 
