@@ -109,3 +109,90 @@ def test_first_stage_run_is_streamed_and_filtered_to_the_sampled_queries(tmp_pat
         f.write("40 Q0 bad-line 9\n")
     with pytest.raises(InputError, match="fs.run:313: expected 6 columns"):
         build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", *out, num_queries=1, depth=4)
+
+
+# ------------------------------------------------------------------ rank-distillm's subsample.py as the oracle
+
+RUN_HEADER = ["query_id", "q0", "doc_id", "rank", "score", "system"]
+
+
+def rank_distillm_subsample(rank_gpt_file, first_stage_file, sub_sample_size):
+    """webis-de/rank-distillm ``utils/subsample.py`` ``main()``, transcribed (one sub-sample size, returned
+    instead of written): its parsing, merge, ``sort_index`` and ``rank(method="first")``."""
+    rank_gpt_run = (
+        pd.read_csv(rank_gpt_file, sep=r"\s+", names=RUN_HEADER).set_index(["query_id", "doc_id"]).sort_index()
+    )
+    first_stage_run = (
+        pd.read_csv(first_stage_file, sep=r"\s+", names=RUN_HEADER).set_index(["query_id", "doc_id"])
+    ).drop(columns=["q0", "system", "score"])
+    rank_gpt_run = rank_gpt_run.merge(first_stage_run, on=["query_id", "doc_id"], suffixes=["", "_first_stage"])
+    sub_sample_run = (
+        rank_gpt_run.loc[rank_gpt_run["rank_first_stage"] <= sub_sample_size]
+        .reset_index()
+        .drop(columns=["rank_first_stage"])
+    )
+    sub_sample_run["rank"] = (
+        sub_sample_run.groupby("query_id")["score"].rank(ascending=False, method="first").astype(int)
+    )
+    sub_sample_run = sub_sample_run.sort_values(["query_id", "rank"], ascending=[True, True])
+    return sub_sample_run.loc[:, RUN_HEADER]
+
+
+def _write_trec(path, rows):
+    path.write_text("".join(f"{q} Q0 {d} {r} {s} tag\n" for q, d, r, s in rows))
+
+
+def _ours(teacher, first, depth):
+    table, _ = build(read_run(teacher), read_run(first), None, depth, "projection")
+    return {q: list(g.sort_values("rank")["docno"]) for q, g in table.groupby("qid")}
+
+
+def _theirs(teacher, first, depth):
+    ref = rank_distillm_subsample(teacher, first, depth)
+    return {str(q): [str(d) for d in g.sort_values("rank")["doc_id"]] for q, g in ref.groupby("query_id")}
+
+
+def test_projection_ties_and_first_stage_rank_column_as_rank_distillm(tmp_path):
+    """Ties in teacher score: numeric docnos break them numerically (9 before 10), others as strings
+    ("d10" before "d9"); the first-stage rank is the file's rank column, not its score order."""
+    first = [("1", d, r, 1.0) for r, d in enumerate(["9", "10", "100", "2", "30"], start=1)]  # all tied scores
+    teacher = [("1", d, 0, s) for d, s in [("100", 5.0), ("10", 3.0), ("9", 3.0), ("2", 3.0), ("30", 1.0)]]
+    _write_trec(tmp_path / "f.run", first)
+    _write_trec(tmp_path / "t.run", teacher)
+    assert _ours(tmp_path / "t.run", tmp_path / "f.run", 4) == {"1": ["100", "2", "9", "10"]}
+    assert _ours(tmp_path / "t.run", tmp_path / "f.run", 4) == _theirs(tmp_path / "t.run", tmp_path / "f.run", 4)
+    # string docnos: lexicographic tie order
+    _write_trec(tmp_path / "f2.run", [(q, "d" + d, r, s) for q, d, r, s in first])
+    _write_trec(tmp_path / "t2.run", [(q, "d" + d, r, s) for q, d, r, s in teacher])
+    assert _ours(tmp_path / "t2.run", tmp_path / "f2.run", 4) == {"1": ["d100", "d10", "d2", "d9"]}
+    assert _ours(tmp_path / "t2.run", tmp_path / "f2.run", 4) == _theirs(tmp_path / "t2.run", tmp_path / "f2.run", 4)
+    # the rank column decides the cut, even against the scores: "30" is rank 1 here though scored lowest
+    _write_trec(tmp_path / "f3.run", [("1", "30", 1, 0.0), ("1", "9", 2, 5.0), ("1", "10", 3, 4.0)])
+    assert _ours(tmp_path / "t.run", tmp_path / "f3.run", 2) == {"1": ["9", "30"]}
+    assert _ours(tmp_path / "t.run", tmp_path / "f3.run", 2) == _theirs(tmp_path / "t.run", tmp_path / "f3.run", 2)
+
+
+def test_projection_equals_rank_distillm_subsample_on_random_runs(tmp_path):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    styles = {"numeric": lambda i: str(i + 1), "prefixed": lambda i: f"D{i}", "mixed": lambda i: str(i) if i % 3 else f"x{i}"}
+
+    @settings(max_examples=60, deadline=None)
+    @given(data=st.data(), style=st.sampled_from(sorted(styles)), depth=st.integers(1, 12))
+    def check(data, style, depth):
+        name = styles[style]
+        first, teacher = [], []
+        for q in data.draw(st.lists(st.sampled_from(["1", "2", "10", "q3"]), min_size=1, max_size=3, unique=True)):
+            n = data.draw(st.integers(1, 14))
+            docs = [name(i) for i in data.draw(st.lists(st.integers(0, 40), min_size=n, max_size=n, unique=True))]
+            ranks = data.draw(st.permutations(range(1, n + 1)))  # a rank column in any order
+            first += [(q, d, r, float(data.draw(st.integers(0, 3)))) for d, r in zip(docs, ranks)]
+            extra = [name(41 + i) for i in range(data.draw(st.integers(0, 2)))]  # not in the first stage
+            ranked = data.draw(st.permutations(docs + extra))
+            teacher += [(q, d, i + 1, float(data.draw(st.integers(0, 4)))) for i, d in enumerate(ranked)]
+        _write_trec(tmp_path / "f.run", first)
+        _write_trec(tmp_path / "t.run", teacher)
+        assert _ours(tmp_path / "t.run", tmp_path / "f.run", depth) == _theirs(tmp_path / "t.run", tmp_path / "f.run", depth)
+
+    check()

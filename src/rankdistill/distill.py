@@ -9,7 +9,12 @@ the first-stage run it re-ranked:
 
    * ``projection`` (rank-distillm ``utils/subsample.py``, the paper's depth ablation): keep the
      teacher-ranked passages whose *first-stage* rank is ``<= d`` and renumber them in teacher
-     order (``rank(method="first")``);
+     order. As there, exactly: the first-stage rank is the file's ``rank`` column (not its score
+     order), a teacher passage missing from the first-stage run is dropped (inner merge), and the
+     teacher order is its ``score`` descending with ``rank(method="first")``, i.e. ties in teacher
+     score broken by docno ascending *as pandas parses the docno column* (all-integer docnos
+     numerically, ``"9" < "10"``; otherwise as strings, ``"10" < "9"``), the row order of the
+     ``sort_index()``-ed run (:func:`rank_distillm_docno_order`);
    * ``rerun``: the teacher itself ranked the first stage's top ``d`` (its ``depth`` is ``d``):
      take its top ``d`` as is;
 
@@ -53,17 +58,47 @@ def sample_queries(qids: Sequence[str], n: int | None, seed: int = 42) -> list[s
     return qids
 
 
+def rank_distillm_docno_order(docnos: Sequence[str]) -> dict[str, int]:
+    """Each docno's position in rank-distillm's row order: ``pd.read_csv(sep=r"\\s+")`` parses the docno
+    column (to int64 when every value is an integer, float when numeric, else strings; ``"NA"``-like
+    values to NaN), then ``sort_index()`` sorts by it (NaN last). The docnos themselves are kept as
+    strings here: only the order is taken from the parsed values."""
+    import io as _io
+
+    uniq = list(dict.fromkeys(str(d) for d in docnos))
+    if not uniq:
+        return {}
+    parsed = pd.read_csv(_io.StringIO("\n".join(uniq) + "\n"), sep=r"\s+", header=None, names=["d"],
+                         skip_blank_lines=False)["d"]
+    if len(parsed) != len(uniq):  # cannot happen for validated docnos (no whitespace); keep string order
+        parsed = pd.Series(uniq)
+    order = parsed.sort_values(kind="stable", na_position="last").index
+    return {uniq[i]: pos for pos, i in enumerate(order)}
+
+
 def build(teacher_run: pd.DataFrame, first_stage_run: pd.DataFrame, queries: Sequence[str] | None, depth: int,
           mode: str = "projection") -> tuple[pd.DataFrame, dict]:
     """The distillation table for the given query ids and per-query counts.
 
-    ``teacher_run``/``first_stage_run``: run frames (``qid, docno, score``); teacher order is its
-    score order. Returns (table, {qid: candidates}).
+    ``teacher_run``/``first_stage_run``: run frames (``qid, docno, score`` and, as :func:`read_run`
+    gives them, the file's ``rank``); teacher order is its score order (ties: see the module doc).
+    Returns (table, {qid: candidates}).
     """
     if mode not in MODES:
         raise ValueError(f"distillation mode must be one of {MODES}, got {mode!r}")
-    t = sort_run(teacher_run)
-    f = sort_run(first_stage_run)
+    if mode == "projection":
+        t = teacher_run[["qid", "docno", "score"]].astype({"qid": str, "docno": str, "score": np.float64})
+        pos = rank_distillm_docno_order(t["docno"])
+        t = t.assign(_d=t["docno"].map(pos)).sort_values(["qid", "score", "_d"], ascending=[True, False, True],
+                                                         kind="stable")
+        t["rank"] = t.groupby("qid", sort=False).cumcount().astype(np.int64) + 1
+        t = t.drop(columns="_d")
+    else:
+        t = sort_run(teacher_run)
+    if mode == "projection" and "rank" in first_stage_run.columns:  # the file's rank column, as rank-distillm
+        f = first_stage_run[["qid", "docno", "rank"]].astype({"qid": str, "docno": str, "rank": np.int64})
+    else:
+        f = sort_run(first_stage_run)
     if queries is not None:
         keep = set(queries)
         t = t[t["qid"].isin(keep)]
