@@ -1,20 +1,43 @@
-"""Fail early, before any job runs, when the config needs downloads this machine cannot make.
+"""Fail early, before any job runs, when the config names a model that does not exist or needs
+downloads this machine cannot make.
 
-The Snakefile calls :func:`check` from ``onstart`` (so dry runs stay offline and fast). Things
-that need a network on first use: ir_datasets ids (collection, query sets, imported runs),
-Hugging Face hub model ids and URLs. Each is accepted if it is already cached locally or its
-host answers; otherwise the run stops with one message listing every missing thing.
+The Snakefile calls :func:`check` from ``onstart`` (so dry runs stay offline and fast) with the
+jobs that are about to run (:func:`needed_from_jobs`): only the collection, query sets, first
+stages, teachers, stage-1 models, students and distillation sets those jobs name are checked (a teacher's
+``base_url`` is probed only when one of its jobs runs). Grid templates (``grid``) are never
+read: their expanded entries are (``google/electra-base-discriminator``, not
+``google/electra-{size}-discriminator``).
+
+* Every model reference (``model``, ``backbone``, ``checkpoint``, ``tokenizer``) is resolved:
+  ``package:`` refs must name an installed package and an existing file in it, local paths must
+  exist, and a hub id must be cached or, where ``huggingface.co`` answers, exist on the hub (a
+  typo is found before the first job, not when its job runs). The served model name of an
+  ``openai`` teacher is the endpoint's business and is not resolved.
+* ir_datasets ids, hub ids and URLs that need a network on first use are accepted if cached
+  locally or if their host answers.
+
+Everything wrong is reported in one message, one line per problem, naming the config key.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 from urllib.parse import urlparse
 
-from .assets import is_local
+from .assets import PACKAGE_PREFIX, is_local, resolve
 from .errors import UnavailableError
+
+MODEL_KEYS = ("model", "backbone", "checkpoint", "tokenizer")
+NAMED_SECTIONS = ("query_sets", "first_stages", "teachers", "stage1", "students", "distill_sets")
+SKIPPED_SECTIONS = ("grid", "grids")  # templates: their expanded entries are checked instead
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 
 HF_HOST = "huggingface.co"
 IRDS_HOST = "ir-datasets.com"
@@ -51,36 +74,105 @@ def _hf_cached(repo: str) -> bool:
         return False
 
 
-def _walk(obj, path=""):
+def _walk(obj, parts=()):
     if isinstance(obj, dict):
         for k, v in obj.items():
-            yield from _walk(v, f"{path}.{k}" if path else str(k))
+            yield from _walk(v, parts + (str(k),))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            yield from _walk(v, f"{path}[{i}]")
+            yield from _walk(v, parts + (i,))
     else:
-        yield path, obj
+        yield parts, obj
 
 
-def needs(config: dict) -> list[tuple[str, str, str]]:
-    """(config key, kind, reference) of everything that may need a download."""
+def _key(parts) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+
+@dataclass
+class Needed:
+    """What the jobs about to run use: their wildcard values (names of query sets, first stages,
+    teachers, students, distillation sets) and their rule names."""
+
+    names: set = field(default_factory=set)
+    rules: set = field(default_factory=set)
+
+    def wants(self, parts) -> bool:
+        section = parts[0] if parts else ""
+        if section in NAMED_SECTIONS:
+            return len(parts) > 1 and str(parts[1]) in self.names
+        if section == "collection":
+            return "collection" in self.rules
+        return True
+
+
+def needed_from_jobs(jobs: Iterable) -> Needed:
+    """:class:`Needed` from Snakemake jobs (``job.rule.name``, ``job.wildcards``)."""
+    n = Needed()
+    for job in jobs:
+        n.rules.add(str(job.rule.name))
+        wc = getattr(job, "wildcards", None)
+        items = wc.items() if hasattr(wc, "items") else []
+        n.names.update(str(v) for _, v in items)
+    return n
+
+
+def _openai_teacher(config: dict, parts) -> bool:
+    if len(parts) < 3 or parts[0] != "teachers":
+        return False
+    spec = (config.get("teachers") or {}).get(parts[1])
+    return isinstance(spec, dict) and spec.get("backend") == "openai" and parts[2] == "model"
+
+
+def needs(config: dict, needed: Needed | None = None) -> list[tuple[str, str, str]]:
+    """(config key, kind, reference) of every model reference and everything that may need a download.
+
+    Kinds: ``url``, ``irds``, ``package``, ``path`` (a local path), ``hf`` (a hub id).
+    """
+    flat = list(_walk(config))
+    kinds = {parts[:-1]: v for parts, v in flat if parts and parts[-1] == "kind"}
     out = []
-    for key, value in _walk(config):
-        if not isinstance(value, str):
+    for parts, value in flat:
+        if not isinstance(value, str) or not parts or parts[0] in SKIPPED_SECTIONS:
             continue
-        leaf = key.rsplit(".", 1)[-1]
+        if needed is not None and not needed.wants(parts):
+            continue
+        key, leaf = _key(parts), parts[-1]
         if value.startswith(("http://", "https://")):
             out.append((key, "url", value))
         elif value.startswith("irds:"):
             out.append((key, "irds", value[5:]))
-        elif leaf == "id" and ".kind" not in key:
-            parent = key.rsplit(".", 1)[0]
-            kind = dict(_walk(config)).get(f"{parent}.kind")
-            if kind == "irds":
-                out.append((key, "irds", value))
-        elif leaf in ("model", "backbone", "checkpoint", "tokenizer") and "/" in value and not is_local(value):
-            out.append((key, "hf", value))
+        elif leaf == "id" and kinds.get(parts[:-1]) == "irds":
+            out.append((key, "irds", value))
+        elif leaf in MODEL_KEYS and not _openai_teacher(config, parts):
+            if value.startswith(PACKAGE_PREFIX):
+                out.append((key, "package", value))
+            elif is_local(value):
+                continue
+            elif _HUB_ID.fullmatch(value) and not value.endswith(".gguf"):
+                out.append((key, "hf", value))
+            elif "/" in value or value.startswith(("~", ".")) or value.endswith(".gguf"):
+                out.append((key, "path", value))
     return out
+
+
+def _hub_exists(repo: str, timeout: float = 10.0) -> bool | None:
+    """Whether the hub knows ``repo`` (True/False), or None when that cannot be told (network, rate limit)."""
+    req = urllib.request.Request(f"https://{HF_HOST}/api/models/{repo}", method="HEAD",
+                                 headers={"User-Agent": "rankdistill-preflight"})
+    token = os.environ.get("HF_TOKEN")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout):
+            return True
+    except urllib.error.HTTPError as e:
+        return False if e.code in (401, 404) else None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -101,8 +193,11 @@ def _url_cached(config: dict, key: str) -> bool:
         return False
 
 
-def check(config: dict, reachable=_reachable) -> None:
+def check(config: dict, reachable=_reachable, needed: Needed | None = None, hub_exists=_hub_exists) -> list[str]:
+    """Raise :class:`UnavailableError` listing every unresolvable model and impossible download
+    among what ``needed`` uses (everything when None); return the checked references (for the log)."""
     missing = []
+    checked = []
     hosts: dict[str, bool] = {}
 
     def up(host, port=443):
@@ -110,17 +205,32 @@ def check(config: dict, reachable=_reachable) -> None:
             hosts[(host, port)] = reachable(host) if port == 443 else reachable(host, port)
         return hosts[(host, port)]
 
-    for key, kind, ref in needs(config):
-        if kind == "irds" and not _irds_cached(ref) and not up(IRDS_HOST):
+    for key, kind, ref in needs(config, needed):
+        checked.append(f"{key}: {ref}")
+        if kind == "package":
+            try:
+                resolve(ref)
+            except UnavailableError as e:
+                missing.append(f"{key}: {e}")
+        elif kind == "path":
+            missing.append(f"{key}: model {ref!r} is neither a local path that exists nor a Hugging Face hub id "
+                           "('org/name')")
+        elif kind == "irds" and not _irds_cached(ref) and not up(IRDS_HOST):
             missing.append(f"{key}: ir_datasets {ref!r} is not cached and {IRDS_HOST} is unreachable")
-        elif kind == "hf" and not _hf_cached(ref) and not up(HF_HOST):
-            missing.append(f"{key}: Hugging Face model {ref!r} is not cached and {HF_HOST} is unreachable")
+        elif kind == "hf" and not _hf_cached(ref):
+            if not up(HF_HOST):
+                missing.append(f"{key}: Hugging Face model {ref!r} is not cached and {HF_HOST} is unreachable")
+            elif hub_exists(ref) is False:
+                missing.append(f"{key}: Hugging Face model {ref!r} does not exist on {HF_HOST} (a typo? a private "
+                               "model needs HF_TOKEN)")
         elif kind == "url" and not _url_cached(config, key) and not up(*_host_port(ref)):
             missing.append(f"{key}: {ref} is unreachable")
     if missing:
         raise UnavailableError(
-            "this configuration needs downloads that cannot be made from this machine:\n  "
+            "this configuration names models that cannot be found or needs downloads that cannot be made "
+            "from this machine:\n  "
             + "\n  ".join(missing)
-            + "\nRun once where the network is reachable (or pre-fill IR_DATASETS_HOME / HF_HOME), "
+            + "\nFix the names, or run once where the network is reachable (or pre-fill IR_DATASETS_HOME / HF_HOME), "
             "or use the embedded default config/config.yaml, which runs offline."
         )
+    return checked

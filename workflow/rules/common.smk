@@ -112,11 +112,15 @@ def config_citation():
 
 def preflight_check():
     """Before the first job (not in dry runs): stop with one clear message if downloads are impossible."""
-    from rankdistill.preflight import check
+    from rankdistill.preflight import check, needed_from_jobs
     from rankdistill.errors import UnavailableError
 
+    try:  # only what the jobs about to run use (all of the config if the DAG cannot be read)
+        needed = needed_from_jobs(workflow.dag.needrun_jobs())
+    except Exception:  # noqa: BLE001
+        needed = None
     try:
-        check(config)
+        check(config, needed=needed)
     except UnavailableError as e:
         raise WorkflowError(str(e)) from None
 
