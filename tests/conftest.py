@@ -18,6 +18,9 @@ SHARED_DATA = Path(os.environ.get("RANKDISTILL_SHARED_DATA", ROOT.parent / "shar
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# tiktoken's cl100k_base ranks (npm package tiktoken 1.0.22, MIT; checked against tiktoken's SHA-256):
+# RankGPT prompts for API models are fitted with tiktoken counts, offline
+os.environ.setdefault("RANKDISTILL_TIKTOKEN_FILE", str(ROOT / "tests" / "data" / "tiktoken" / "cl100k_base.json.xz"))
 
 
 def _pkg_dir(name: str) -> Path | None:

@@ -305,13 +305,20 @@ class OpenAIBackend(Backend):
     def __init__(self, model: str, *, base_url: str = "https://api.openai.com/v1", api_key_env: str | None = "OPENAI_API_KEY",
                  max_retries: int = 6, backoff: float = 1.0, max_backoff: float = 60.0,
                  requests_per_minute: float | None = None, concurrency: int = 4, timeout: float = 120.0,
-                 tokenizer=None, stop_at_eos: bool = True, sleep=time.sleep):
+                 tokenizer=None, stop_at_eos: bool = True, sleep=time.sleep, window: int | None = None,
+                 token_counter=None):
         self.model, self.base_url = model, base_url.rstrip("/")
         self.api_key = os.environ.get(api_key_env) if api_key_env else None
         self.max_retries, self.backoff, self.max_backoff = int(max_retries), float(backoff), float(max_backoff)
         self.limiter = RateLimiter(requests_per_minute, sleep=sleep)
         self.concurrency, self.timeout = max(1, int(concurrency)), float(timeout)
         self.tokenizer = tokenizer
+        # no HF tokenizer: fit the messages to the context with rank_llm SafeOpenai's tiktoken counts
+        if token_counter is None and tokenizer is None and window:
+            from .tiktoken_count import MessageTokenCounter
+
+            token_counter = MessageTokenCounter(model, window)
+        self.token_counter = token_counter
         self.stop_at_eos = stop_at_eos  # chat APIs stop at the end of the answer; no min_tokens there
         self._sleep = sleep
         self.model_key = json.dumps({"backend": "openai", "model": model, "base_url": self.base_url})
@@ -397,5 +404,5 @@ def make_backend(backend: str, model: str, *, dtype: str = "auto", device: str |
 
             path, kw = assets.hf_kwargs(tokenizer)
             tok = AutoTokenizer.from_pretrained(path, **kw)
-        return OpenAIBackend(model, tokenizer=tok, **(openai or {}))
+        return OpenAIBackend(model, tokenizer=tok, window=window, **(openai or {}))
     raise ConfigError(f"unknown teacher backend {backend!r} (choose from {', '.join(BACKENDS)})")

@@ -105,7 +105,7 @@ def rank_queries(
         for st in active:
             a, b = st.windows[st.step]
             prompt = P.build(s.prompt, st.query, [st.texts[d] for d in st.docnos[a:b]], backend.tokenizer,
-                             s.max_passage_words, s.context_size)
+                             s.max_passage_words, s.context_size, getattr(backend, "token_counter", None))
             m = backend.max_new_tokens(b - a, s.max_new_tokens)
             batch.append((st, a, b, prompt, m, prompt.key(backend.model_key, backend.gen_key(m))))
         misses: dict[int, list[int]] = {}

@@ -10,7 +10,9 @@ fix, keep the first ``max_passage_words`` whitespace words, and rewrite any lite
 With a tokenizer, the messages are rendered with the tokenizer's chat template
 (``add_generation_prompt=True``) and, as in rank_llm's ``create_prompt``, the per-passage word
 budget shrinks until the prompt fits ``context_size`` minus the expected output length (the token
-length of ``"[1] > [2] > ... > [n]"``).
+length of ``"[1] > [2] > ... > [n]"``). Without a tokenizer (an API model) but with a
+:class:`~rankdistill.teacher.tiktoken_count.MessageTokenCounter`, the messages are fitted with
+tiktoken counts exactly as rank_llm's ``SafeOpenai.create_prompt`` does (see that module).
 """
 
 from __future__ import annotations
@@ -159,9 +161,30 @@ def build(
     tokenizer=None,
     max_words: int = 300,
     context_size: int = 4096,
+    counter=None,
 ) -> Prompt:
-    """The window's prompt; with a tokenizer, passages are shortened until it fits ``context_size``."""
+    """The window's prompt; with a tokenizer, passages are shortened until it fits ``context_size``.
+
+    Without a tokenizer, ``counter`` (a :class:`~rankdistill.teacher.tiktoken_count.MessageTokenCounter`)
+    fits the chat messages as rank_llm's ``SafeOpenai.create_prompt``: from ``max_words * (window // n)``
+    words per passage down until ``count(messages) <= context_size - output_tokens()``.
+    """
     n = len(passages)
+    if tokenizer is None and counter is not None and n:
+        words = max(1, int(max_words) * (counter.window // n))
+        budget = context_size - counter.output_tokens()
+        while True:
+            msgs = messages(kind, query, passages, words)
+            n_tok = counter.count(msgs)
+            if n_tok <= budget:
+                return Prompt(tuple(msgs), None, n_tok, words)
+            if words <= 1:
+                raise ConfigError(
+                    f"a window of {n} passages does not fit context_size={context_size} tokens even with 1 word "
+                    f"per passage ({n_tok} prompt tokens by rank_llm's tiktoken count): raise context_size or "
+                    "lower window"
+                )
+            words = max(1, words - max(1, (n_tok - budget) // (n * 4)))
     msgs = messages(kind, query, passages, max_words)
     if tokenizer is None:
         return Prompt(tuple(msgs), None, None, max_words)
