@@ -133,9 +133,11 @@ class FakeSamplingParams:
 
 
 class FakeLLM:
-    """``vllm.LLM.generate(prompts, sampling_params, *, use_tqdm)`` on ``{"prompt_token_ids": [...]}``
-    prompts, returning ``RequestOutput``-like objects (``.prompt_token_ids``, ``.outputs[0].text``,
-    ``.outputs[0].token_ids``) in prompt order; answers each window in reverse order."""
+    """vLLM's offline API (vllm-project/vllm ``vllm/entrypoints/llm.py``: ``LLM.generate(prompts,
+    sampling_params=None, *, use_tqdm=True, lora_request=None, ...)``, prompts as ``TokensPrompt`` dicts
+    ``{"prompt_token_ids": [...]}``, returning ``RequestOutput`` objects in prompt order whose
+    ``.outputs[0]`` is a ``CompletionOutput`` with ``.text`` and ``.token_ids``); answers each window
+    in reverse order."""
 
     def __init__(self, tokenizer):
         self.tok = tokenizer
