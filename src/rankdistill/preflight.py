@@ -14,7 +14,8 @@ read: their expanded entries are (``google/electra-base-discriminator``, not
   typo is found before the first job, not when its job runs). The served model name of an
   ``openai`` teacher is the endpoint's business and is not resolved.
 * ir_datasets ids, hub ids and URLs that need a network on first use are accepted if cached
-  locally or if their host answers.
+  locally or if their host answers; an ``openai`` teacher without a ``tokenizer`` needs tiktoken's
+  ``cl100k_base`` (see :mod:`rankdistill.teacher.tiktoken_count`), which is loaded once here.
 
 Everything wrong is reported in one message, one line per problem, naming the config key.
 """
@@ -156,6 +157,10 @@ def needs(config: dict, needed: Needed | None = None) -> list[tuple[str, str, st
                 out.append((key, "hf", value))
             elif "/" in value or value.startswith(("~", ".")) or value.endswith(".gguf"):
                 out.append((key, "path", value))
+    for name, spec in (config.get("teachers") or {}).items():  # RankGPT fitting for API models needs tiktoken
+        if (isinstance(spec, dict) and spec.get("kind", "llm") == "llm" and spec.get("backend") == "openai"
+                and not spec.get("tokenizer") and (needed is None or needed.wants(("teachers", name)))):
+            out.append((f"teachers.{name}", "tiktoken", "cl100k_base"))
     return out
 
 
@@ -215,6 +220,13 @@ def check(config: dict, reachable=_reachable, needed: Needed | None = None, hub_
         elif kind == "path":
             missing.append(f"{key}: model {ref!r} is neither a local path that exists nor a Hugging Face hub id "
                            "('org/name')")
+        elif kind == "tiktoken":
+            from .teacher.tiktoken_count import cl100k_base
+
+            try:
+                cl100k_base()
+            except UnavailableError as e:
+                missing.append(f"{key} (backend openai, no tokenizer): {e}")
         elif kind == "irds" and not _irds_cached(ref) and not up(IRDS_HOST):
             missing.append(f"{key}: ir_datasets {ref!r} is not cached and {IRDS_HOST} is unreachable")
         elif kind == "hf" and not _hf_cached(ref):
