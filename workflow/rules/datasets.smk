@@ -1,4 +1,6 @@
 rule collection:
+    input:
+        corpus=collection_files,
     output:
         docstore="results/collection/docs.sqlite",
     log:
@@ -19,6 +21,8 @@ rule collection:
 
 
 rule query_set:
+    input:
+        unpack(query_set_files),
     output:
         queries="results/queries/{query_set}/queries.tsv",
         qrels="results/queries/{query_set}/qrels.txt",

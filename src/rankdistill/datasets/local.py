@@ -134,10 +134,16 @@ def iter_corpus(paths, fmt: str | None = None, text_fields=("text",)) -> Iterato
             raise InputError(p, "corpus file does not exist")
         kind = fmt or guess_format(p)
         if kind == "jsonl":
-            yield from iter_jsonl(p, text_fields)
+            docs = iter_jsonl(p, text_fields)
         elif kind == "tsv":
-            yield from iter_tsv(p)
+            docs = iter_tsv(p)
         elif kind == "trec":
-            yield from iter_trec(p)
+            docs = iter_trec(p)
         else:
             raise InputError(p, f"unknown corpus format {kind!r}; use one of {FORMATS}")
+        n = 0
+        for d in docs:
+            n += 1
+            yield d
+        if n == 0:
+            raise InputError(p, "corpus file has no documents")
