@@ -21,7 +21,8 @@ from rankdistill.datasets.build import build_collection
 from rankdistill.datasets.docstore import DocStore, build_docstore
 from rankdistill.datasets.local import iter_corpus
 from rankdistill.datasets.queries import read_qrels, read_queries
-from rankdistill.errors import InputError, RankDistillError
+from rankdistill import config as rdconfig
+from rankdistill.errors import ConfigError, InputError, RankDistillError
 from rankdistill.retrieval.imported import import_run
 from rankdistill.runs import read_run, run_queries
 from rankdistill.textfiles import check_id, iter_lines
@@ -226,6 +227,8 @@ _TOKENS = st.sampled_from([
     "\u2028", "\x85", "\x1c", "\t", " ", "<DOC>", "</DOC>", "<DOCNO>", "</DOCNO>", "<top>", "<num>", "<title>",
     "</top>", '{"docno": "a", "text": null}', '{"docno": 1e999}', '{"docno": ' + "9" * 5000 + "}", "[" * 2000,
     '{"docno": "x", "text": "y"}', "\r", "é", "\ud7ff", "𝟘", "",
+    "collection:", "  kind: local", "  path:", "- a", "evaluation: {depth: 1e999}", "&a [*a]", "!!python/object:x",
+    "? [a]", ": b", "query_sets: {x: {kind: local, queries: q, qrels: r}}",
 ])
 _LINES = st.lists(st.lists(_TOKENS, max_size=8).map(" ".join), max_size=12).map(lambda ls: "\n".join(ls).encode())
 _JUNK = st.one_of(
@@ -251,6 +254,7 @@ def _readers(store: Path):
         "collection": lambda p: build_collection({"kind": "local", "path": str(p), "format": None,
                                                   "text_fields": ["text"]}, p.parent / "docs.sqlite"),
         "import_run": lambda p: import_run(str(p), p.parent / "imported.run", docstore=store),
+        "config": rdconfig.load,
     }
 
 
@@ -275,7 +279,8 @@ def test_every_reader_gives_a_result_or_an_input_error_naming_the_file(reader, d
             _readers(property_store)[reader](p)
         except RankDistillError as e:
             assert str(p) in str(e), f"{reader}: error does not name the file: {e}"
-            assert isinstance(e, InputError), f"{reader}: {type(e).__name__}: {e}"
+            want = ConfigError if reader == "config" else InputError
+            assert isinstance(e, want), f"{reader}: {type(e).__name__}: {e}"
 
 
 _WORD = st.text(min_size=1, max_size=12).filter(lambda s: not any(c.isspace() for c in s))

@@ -164,6 +164,8 @@ def load(path: str | os.PathLike) -> dict:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    except (ValueError, RecursionError) as e:  # PyYAML: a 4300+ digit integer, nesting too deep
+        raise ConfigError(f"{path}: invalid YAML: {str(e)[:160]}") from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: the configuration must be a mapping of keys, got a {type(cfg).__name__}")
     try:

@@ -190,7 +190,10 @@ def teacher_convert_dir(wildcards):
     if not model.endswith(".gguf"):
         return None
     # keyed by the file's fingerprint too: an edited .gguf must not reuse the old de-quantised copy
-    fp = (model_files(model) or "").rpartition(":")[2].replace("=", "_")[:16]
+    import hashlib
+
+    fp = model_files(model)
+    fp = hashlib.sha256(fp.encode()).hexdigest()[:12] if fp else ""
     return f"results/scratch/models/{re.sub(r'[^A-Za-z0-9._-]+', '_', model)}" + (f"-{fp}" if fp else "")
 
 
