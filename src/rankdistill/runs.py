@@ -52,9 +52,11 @@ def iter_run(path: str | os.PathLike) -> Iterator[tuple[int, str, str, int, floa
                 lineno,
             )
         qid, _, docno, rank, score, _tag = parts
-        check_id(qid, path, lineno, "query id")
-        check_id(docno, path, lineno, "docno")
-        r = parse_int(rank, path, lineno, "rank")
+        # fast paths inline (100M-line runs); the helpers raise the errors
+        if not (qid.isprintable() and docno.isprintable()):
+            check_id(qid, path, lineno, "query id")
+            check_id(docno, path, lineno, "docno")
+        r = int(rank) if rank.isdigit() and rank.isascii() and len(rank) < 19 else parse_int(rank, path, lineno, "rank")
         s = parse_float(score, path, lineno, "score")
         yield lineno, qid, docno, r, s
 
