@@ -293,3 +293,22 @@ def test_bad_input_in_a_rule_is_one_line(workflow_factory, tmp_path, case):
     reason = [ln for ln in p.stderr.splitlines() if ln.startswith("rankdistill error in rule")]
     assert len(reason) == 1 and f"{path}:{line}: " in reason[0] and match in reason[0], p.stderr[-3000:]
     assert "Traceback (most recent call last)" not in p.stderr
+
+
+@pytest.mark.slow
+def test_a_missing_local_input_is_named_before_any_job(workflow_factory, tmp_path):
+    """Local files are rule inputs: a missing one stops the dry run already, naming the file."""
+    queries, qrels = tmp_path / "q.tsv", tmp_path / "qrels.txt"
+    queries.write_bytes(b"1\talpha\n")
+    qrels.write_bytes(b"1 0 a 1\n")
+    cfg = {
+        "collection": {"kind": "local", "path": [str(tmp_path / "c.jsonl"), str(tmp_path / "missing.tsv")]},
+        "query_sets": {"t": {"kind": "local", "queries": str(queries), "qrels": str(qrels)}},
+        "first_stages": {"pub": {"kind": "import", "runs": {"t": str(tmp_path / "gone.run")}}},
+        "evaluation": {"query_sets": ["t"], "first_stages": ["pub"], "baseline": "pub"},
+    }
+    (tmp_path / "c.jsonl").write_bytes(b'{"docno": "a", "text": "alpha"}\n')
+    p = workflow_factory(cfg).snakemake("-n", "results/table.tex", check=False)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0 and "Missing input files" in out
+    assert str(tmp_path / "missing.tsv") in out or str(tmp_path / "gone.run") in out, out[-2000:]

@@ -87,9 +87,11 @@ def iter_lines(path: str | os.PathLike, what: str = "file") -> Iterator[tuple[in
         except UnicodeDecodeError:
             _locate(path, what)
             raise InputError(path, "not UTF-8", lineno + 1) from None  # (not reached: _locate raises)
-        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
             raise InputError(path, f"corrupt or truncated gzip data (read up to line {lineno}): {e}",
                              lineno + 1) from None
+        except OSError as e:  # a read error of the file system
+            raise InputError(path, f"cannot read the {what} after line {lineno}: {e}", lineno + 1) from None
 
 
 def _locate(path: Path, what: str) -> None:
