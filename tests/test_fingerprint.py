@@ -71,3 +71,24 @@ def test_a_damaged_cache_is_ignored(tmp_path):
 @pytest.mark.parametrize("refs", [("a-hub/id",), (None, None)])
 def test_no_local_models_no_param(refs):
     assert fingerprints(*refs, cache_file=os.devnull + ".nonexistent") is None
+
+
+def test_every_rule_that_loads_a_model_has_its_fingerprint_param():
+    """The rules that read a model reference take model_files=... (so an edited local model reruns them)."""
+    import re
+    from pathlib import Path
+
+    rules = {}
+    for f in sorted((Path(__file__).resolve().parents[1] / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"^(?=rule |checkpoint )", f.read_text(), flags=re.M)[1:]:
+            rules[block.split()[1].rstrip(":")] = block
+    loaders = ["encode_dense", "retrieve_dense", "encode_colbert", "retrieve_colbert", "teacher_llm", "teacher_shard",
+               "train_stage1", "train_student", "rerank"]
+    for name in loaders:
+        params = rules[name].split("params:", 1)[1]
+        assert re.search(r"^\s+model_files=\w+", params, re.M), f"rule {name} has no model_files param"
+    # and the rules reading a local file given in the config take it as an input
+    for name, key in [("collection", "corpus=collection_files"), ("query_set", "unpack(query_set_files)"),
+                      ("import_run", "source_file=imported_run_file"),
+                      ("teacher_import", "source_file=imported_teacher_file")]:
+        assert key in rules[name].split("output:", 1)[0], f"rule {name}: {key} is not an input"
