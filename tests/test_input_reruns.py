@@ -155,3 +155,14 @@ def test_the_dry_run_says_which_input_changed(done):
         path.write_bytes(old)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert str(path) in out  # "Updated input files: <path>"
+
+
+def test_editing_the_reader_layer_reruns_the_rules_that_read_input_files(done):
+    path = done.root / "src" / "rankdistill" / "textfiles.py"
+    old = path.read_bytes()
+    try:
+        path.write_bytes(old + b"\n# edited by test_input_reruns\n")
+        jobs = done.jobs("results/table.tex")
+    finally:
+        path.write_bytes(old)
+    assert jobs == {**EVERYTHING_AFTER_THE_COLLECTION, **EVERYTHING_AFTER_THE_QUERY_SET}

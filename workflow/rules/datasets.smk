@@ -9,7 +9,7 @@ rule collection:
         "results/benchmarks/collection.tsv"
     params:
         spec=config["collection"],
-        code=code_version("rankdistill.datasets"),
+        code=code_version("rankdistill.datasets", "rankdistill.textfiles"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
@@ -31,7 +31,7 @@ rule query_set:
     params:
         spec=lambda wc: setting("query_sets", wc.query_set),
         collection=synthetic_collection,
-        code=code_version("rankdistill.datasets"),
+        code=code_version("rankdistill.datasets", "rankdistill.textfiles"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

@@ -224,7 +224,7 @@ rule import_run:
         source=imported_run_source,
         depth=first_stage_param("depth"),
         cache_dir="results/cache/downloads",
-        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs"),
+        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs", "rankdistill.textfiles"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

@@ -110,7 +110,7 @@ rule teacher_import:
         source=imported_teacher_source,
         depth=lambda wc: config["teachers"][wc.teacher]["depth"],
         cache_dir="results/cache/downloads",
-        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs"),
+        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs", "rankdistill.textfiles"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
