@@ -153,8 +153,21 @@ _REFERENCE_HOOKS.append(_check_imported_runs)
 
 def load(path: str | os.PathLike) -> dict:
     """Read a YAML config file and validate it."""
-    with open(path, encoding="utf-8") as f:
-        cfg = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            cfg = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the configuration: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x} at byte offset {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    except (ValueError, RecursionError) as e:  # PyYAML: a 4300+ digit integer, nesting too deep
+        raise ConfigError(f"{path}: invalid YAML: {str(e)[:160]}") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping of keys, got a {type(cfg).__name__}")
     try:
         return validate(cfg)
     except ConfigError as e:

@@ -193,7 +193,12 @@ def teacher_convert_dir(wildcards):
     model = config["teachers"][wildcards.teacher]["model"]
     if not model.endswith(".gguf"):
         return None
-    return f"results/scratch/models/{re.sub(r'[^A-Za-z0-9._-]+', '_', model)}"
+    # keyed by the file's fingerprint too: an edited .gguf must not reuse the old de-quantised copy
+    import hashlib
+
+    fp = model_files(model)
+    fp = hashlib.sha256(fp.encode()).hexdigest()[:12] if fp else ""
+    return f"results/scratch/models/{re.sub(r'[^A-Za-z0-9._-]+', '_', model)}" + (f"-{fp}" if fp else "")
 
 
 def llm_teachers(sharded):
@@ -228,3 +233,53 @@ def imported_teacher_source(wildcards):
             f"{wildcards.query_set}"
         )
     return src
+
+
+# --- local input files and model fingerprints (every file a rule reads is an input or a param) ---
+
+def _as_list(x):
+    return [x] if isinstance(x, str) else list(x or [])
+
+
+def collection_files(wildcards=None):
+    """A local corpus's files (inputs of the collection rule: editing one rebuilds the store)."""
+    spec = config["collection"]
+    return _as_list(spec["path"]) if spec["kind"] == "local" else []
+
+
+def query_set_files(wildcards):
+    """A local query set's queries and qrels files (inputs of its query_set job)."""
+    spec = config["query_sets"][wildcards.query_set]
+    return {"queries_file": spec["queries"], "qrels_file": spec["qrels"]} if spec["kind"] == "local" else {}
+
+
+def _local_run_file(source):
+    """The local file of an imported run's source (a path); URLs are keyed by their checksum, irds by its id."""
+    from rankdistill.retrieval.imported import normalise_source
+
+    src = normalise_source(source)
+    return [src["path"]] if src["kind"] == "path" else []
+
+
+def imported_run_file(wildcards):
+    return _local_run_file(imported_run_source(wildcards))
+
+
+def imported_teacher_file(wildcards):
+    return _local_run_file(imported_teacher_source(wildcards))
+
+
+def model_files(*refs):
+    """A param: fingerprint of the local model files a rule loads (rankdistill.fingerprint)."""
+    from rankdistill.fingerprint import fingerprints
+
+    return fingerprints(*refs)
+
+
+def first_stage_model_files(wildcards):
+    return model_files(config["first_stages"][wildcards.first_stage].get("model"))
+
+
+def teacher_model_files(wildcards):
+    t = config["teachers"][wildcards.teacher]
+    return model_files(t.get("model"), t.get("tokenizer"))

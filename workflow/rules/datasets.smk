@@ -1,4 +1,6 @@
 rule collection:
+    input:
+        corpus=collection_files,
     output:
         docstore="results/collection/docs.sqlite",
     log:
@@ -7,7 +9,7 @@ rule collection:
         "results/benchmarks/collection.tsv"
     params:
         spec=config["collection"],
-        code=code_version("rankdistill.datasets"),
+        code=code_version("rankdistill.datasets", "rankdistill.textfiles"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
@@ -19,6 +21,8 @@ rule collection:
 
 
 rule query_set:
+    input:
+        unpack(query_set_files),
     output:
         queries="results/queries/{query_set}/queries.tsv",
         qrels="results/queries/{query_set}/qrels.txt",
@@ -27,7 +31,7 @@ rule query_set:
     params:
         spec=lambda wc: setting("query_sets", wc.query_set),
         collection=synthetic_collection,
-        code=code_version("rankdistill.datasets"),
+        code=code_version("rankdistill.datasets", "rankdistill.textfiles"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

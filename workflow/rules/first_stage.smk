@@ -67,6 +67,7 @@ rule encode_dense:
         first_stage=_alternatives(names_of_kind("first_stages", "dense")),
     params:
         model=first_stage_param("model"),
+        model_files=first_stage_model_files,
         pooling=first_stage_param("pooling"),
         similarity=first_stage_param("similarity"),
         doc_length=first_stage_param("doc_length"),
@@ -99,6 +100,7 @@ rule retrieve_dense:
         first_stage=_alternatives(names_of_kind("first_stages", "dense")),
     params:
         model=first_stage_param("model"),
+        model_files=first_stage_model_files,
         pooling=first_stage_param("pooling"),
         similarity=first_stage_param("similarity"),
         query_length=first_stage_param("query_length"),
@@ -130,6 +132,7 @@ rule encode_colbert:
         first_stage=_alternatives(names_of_kind("first_stages", "colbert")),
     params:
         model=first_stage_param("model"),
+        model_files=first_stage_model_files,
         doc_length=first_stage_param("doc_length"),
         batch_size=first_stage_param("batch_size"),
         shard_size=first_stage_param("shard_size"),
@@ -186,6 +189,7 @@ rule retrieve_colbert:
         first_stage=_alternatives(names_of_kind("first_stages", "colbert")),
     params:
         model=first_stage_param("model"),
+        model_files=first_stage_model_files,
         index_kind=first_stage_param("index"),
         plaid=first_stage_param("plaid"),
         query_length=first_stage_param("query_length"),
@@ -206,6 +210,8 @@ rule retrieve_colbert:
 rule import_run:
     input:
         queries=query_file("{query_set}"),
+        docstore="results/collection/docs.sqlite",
+        source_file=imported_run_file,
     output:
         run="results/first_stage/{first_stage}/{query_set}.run",
     log:
@@ -218,7 +224,7 @@ rule import_run:
         source=imported_run_source,
         depth=first_stage_param("depth"),
         cache_dir="results/cache/downloads",
-        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs"),
+        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs", "rankdistill.textfiles"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

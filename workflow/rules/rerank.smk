@@ -15,6 +15,7 @@ rule rerank:
         student=_alternatives(config.get("students", {})),
     params:
         model=rerank_model,
+        model_files=student_model_files,
         depth=lambda wc: config["students"][wc.student]["inference"]["depth"] or EVAL["depth"],
         lengths=rerank_lengths,
         inference=lambda wc: {k: v for k, v in config["students"][wc.student]["inference"].items() if k != "depth"},

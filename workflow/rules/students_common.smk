@@ -73,3 +73,17 @@ def rerank_lengths(wildcards):
     if st["kind"] == "pretrained":
         return {"query_length": st.get("query_length"), "doc_length": st.get("doc_length")}
     return {"query_length": None, "doc_length": None}
+
+
+def stage1_model_files(wildcards):
+    """Fingerprint of a stage-1 model's backbone (a local folder's content, a package's version)."""
+    return model_files(config["stage1"][wildcards.stage1].get("backbone"))
+
+
+def student_model_files(wildcards):
+    """Fingerprint of the model a student starts from or is: a single-stage backbone, a pretrained checkpoint.
+
+    A dual student's start is its stage-1 folder, an input (a workflow output is never hashed here).
+    """
+    st = config["students"][wildcards.student]
+    return model_files(st.get("model") if st["kind"] == "pretrained" else (None if st.get("stage1") else st.get("backbone")))

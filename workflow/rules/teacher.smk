@@ -19,6 +19,7 @@ rule teacher_llm:
         teacher=_alternatives(llm_teachers(sharded=False)),
     params:
         settings=teacher_settings,
+        model_files=teacher_model_files,
         limit_queries=teacher_limit,
         shard=0,
         shards=1,
@@ -51,6 +52,7 @@ rule teacher_shard:
         shard=r"\d+",
     params:
         settings=teacher_settings,
+        model_files=teacher_model_files,
         limit_queries=teacher_limit,
         shard=lambda wc: int(wc.shard),
         shards=teacher_shards,
@@ -94,6 +96,8 @@ rule teacher_gather:
 rule teacher_import:
     input:
         queries=query_file("{query_set}"),
+        docstore="results/collection/docs.sqlite",
+        source_file=imported_teacher_file,
     output:
         run="results/teacher/{teacher}/{first_stage}/{query_set}.run",
     log:
@@ -106,7 +110,7 @@ rule teacher_import:
         source=imported_teacher_source,
         depth=lambda wc: config["teachers"][wc.teacher]["depth"],
         cache_dir="results/cache/downloads",
-        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs"),
+        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs", "rankdistill.textfiles"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

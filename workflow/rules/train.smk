@@ -16,6 +16,7 @@ rule train_stage1:
         stage1=_alternatives(config.get("stage1", {})),
     params:
         spec=lambda wc: setting("stage1", wc.stage1),
+        model_files=stage1_model_files,
         scratch=lambda wc: f"results/scratch/train/stage1/{wc.stage1}",
         code=TRAIN_CODE,
     threads: 8
@@ -43,6 +44,7 @@ rule train_student:
     params:
         spec=lambda wc: setting("students", wc.student),
         start=lambda wc: student_start(wc.student)[1],
+        model_files=student_model_files,
         scratch=lambda wc: f"results/scratch/train/students/{wc.student}",
         code=TRAIN_CODE,
     threads: 8

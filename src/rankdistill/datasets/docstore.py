@@ -8,6 +8,7 @@ systems for readers, and is in Python's standard library.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -17,12 +18,17 @@ from ..errors import InputError
 from ..io import atomic_path
 
 _BATCH = 10_000
+log = logging.getLogger(__name__)
 
 
 def build_docstore(docs: Iterable[Mapping[str, str]], path: str | os.PathLike, source: str = "") -> int:
     """Stream ``{"docno", "text"}`` records into a new store at ``path``; returns the count.
 
-    A duplicate docno or an empty docno is an error naming ``source``.
+    Records may say where they come from (``"file"``, ``"line"``, as the local readers do). An
+    empty docno is an error. A docno seen twice is an error naming both places, except when the two
+    records come from *different* files and have the same text: then they are one document (kept
+    where it first appeared), so overlapping passage files (TREC DL 2019 and 2020 share passages)
+    can be combined.
     """
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -31,34 +37,72 @@ def build_docstore(docs: Iterable[Mapping[str, str]], path: str | os.PathLike, s
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
         con.execute("CREATE TABLE docs (i INTEGER PRIMARY KEY, docno TEXT NOT NULL, text TEXT NOT NULL)")
+        con.execute("CREATE TABLE origin (i INTEGER PRIMARY KEY, file INTEGER, line INTEGER)")
+        files: dict[str, int] = {}
         n = 0
-        batch = []
+        batch, where = [], []
         for d in docs:
             docno = str(d["docno"]).strip()
             if not docno:
-                raise InputError(source or path, f"document {n + 1} has an empty docno")
+                raise InputError(d.get("file") or source or path, f"document {n + 1} has an empty docno", d.get("line"))
             batch.append((n, docno, " ".join(str(d.get("text", "")).split())))
+            f = d.get("file")
+            where.append((n, files.setdefault(f, len(files)) if f else None, d.get("line")))
             n += 1
             if len(batch) >= _BATCH:
                 con.executemany("INSERT INTO docs VALUES (?, ?, ?)", batch)
+                con.executemany("INSERT INTO origin VALUES (?, ?, ?)", where)
                 batch.clear()
+                where.clear()
         if batch:
             con.executemany("INSERT INTO docs VALUES (?, ?, ?)", batch)
+            con.executemany("INSERT INTO origin VALUES (?, ?, ?)", where)
         if n == 0:
             con.close()
             raise InputError(source or path, "collection has no documents")
         try:
             con.execute("CREATE UNIQUE INDEX docno_idx ON docs (docno)")
         except sqlite3.IntegrityError:
-            dup = con.execute("SELECT docno FROM docs GROUP BY docno HAVING COUNT(*) > 1 LIMIT 1").fetchone()[0]
-            con.close()
-            raise InputError(source or path, f"duplicate docno {dup!r} in the collection") from None
+            n -= _merge_duplicates(con, {v: k for k, v in files.items()}, source or str(path))
+            con.execute("CREATE UNIQUE INDEX docno_idx ON docs (docno)")
+        con.execute("DROP TABLE origin")
         con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
         con.execute("INSERT INTO meta VALUES ('count', ?)", (str(n),))
         con.execute("INSERT INTO meta VALUES ('source', ?)", (source,))
         con.commit()
         con.close()
     return n
+
+
+def _merge_duplicates(con: sqlite3.Connection, names: dict[int, str], source: str) -> int:
+    """Drop identical copies of a document from other files; raise on any other duplicate docno."""
+    rows = con.execute(
+        "SELECT d.docno, d.i, d.text, o.file, o.line FROM docs d JOIN origin o ON o.i = d.i "
+        "WHERE d.docno IN (SELECT docno FROM docs GROUP BY docno HAVING COUNT(*) > 1) ORDER BY d.docno, d.i"
+    ).fetchall()
+    first: dict[str, tuple] = {}
+    drop = []
+    for docno, i, text, f, line in rows:
+        if docno not in first:
+            first[docno] = (text, f, line)
+            continue
+        text0, f0, line0 = first[docno]
+        here = names.get(f, source) if f is not None else source
+        there = f"{names[f0]}:{line0}" if f0 is not None else f"{source} (document {docno!r} first seen earlier)"
+        if f is None or f == f0:
+            raise InputError(here, f"duplicate docno {docno!r} (first on line {line0})" if f is not None
+                             else f"duplicate docno {docno!r} in the collection", line)
+        if text != text0:
+            raise InputError(here, f"docno {docno!r} is also in {there} with a different text", line)
+        drop.append((i,))
+    con.executemany("DELETE FROM docs WHERE i = ?", drop)
+    # renumber so that row i is the i-th document again (indexes built from the store rely on the order)
+    con.execute("CREATE TABLE docs2 (i INTEGER PRIMARY KEY, docno TEXT NOT NULL, text TEXT NOT NULL)")
+    con.execute("INSERT INTO docs2 SELECT ROW_NUMBER() OVER (ORDER BY i) - 1, docno, text FROM docs ORDER BY i")
+    con.execute("DROP TABLE docs")
+    con.execute("ALTER TABLE docs2 RENAME TO docs")
+    log.info("%s: %d documents appear in more than one file with the same text; kept once", source, len(drop))
+    return len(drop)
 
 
 class DocStore:
@@ -88,6 +132,16 @@ class DocStore:
             lost = [d for d in docnos if d not in out]
             raise KeyError(f"{len(lost)} docnos not in the collection {self.path}, e.g. {lost[:5]}")
         return out
+
+    def missing(self, docnos: Iterable[str]) -> list[str]:
+        """The ``docnos`` that are not in the store (in the given order), looked up in batches."""
+        docnos = list(dict.fromkeys(str(d) for d in docnos))
+        found: set[str] = set()
+        for i in range(0, len(docnos), 900):
+            chunk = docnos[i : i + 900]
+            q = f"SELECT docno FROM docs WHERE docno IN ({','.join('?' * len(chunk))})"
+            found.update(r[0] for r in self._con.execute(q, chunk))
+        return [d for d in docnos if d not in found]
 
     def text(self, docno: str) -> str:
         return self.get_many([docno])[docno]

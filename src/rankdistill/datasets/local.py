@@ -1,4 +1,10 @@
-"""Bring-your-own-collection readers: JSONL, TSV and TREC ``<DOC>`` corpora, streamed."""
+"""Bring-your-own-collection readers: JSONL, TSV and TREC ``<DOC>`` corpora, streamed.
+
+Bytes are read by :mod:`rankdistill.textfiles` (UTF-8, BOM removed, gzip by magic bytes). Each
+record is ``{"docno", "text", "file", "line"}`` (where it came from, for the document store's
+duplicate check); a docno is a single word; a JSON text that is not a string (``null``, a number)
+is an error; empty texts are counted and reported in one warning per file.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
-from ..io import open_text
+from ..textfiles import EmptyTexts, check_id, iter_lines
 
 FORMATS = ("jsonl", "tsv", "trec")
 
@@ -23,67 +29,96 @@ def guess_format(path: str | os.PathLike) -> str:
     return "trec"
 
 
+def _docno(value, path, lineno) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(path, f"docno must be a string (or integer), got {type(value).__name__} {str(value)[:40]!r}",
+                         lineno)
+    return check_id(str(value).strip(), path, lineno, "docno")
+
+
 def iter_jsonl(path: Path, text_fields=("text",), id_field="docno") -> Iterator[dict]:
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
+    """JSON objects, one a line: the docno in ``docno`` (or ``doc_id``/``id``), texts in ``text_fields``."""
+    with EmptyTexts(path) as empty:
+        for lineno, line in iter_lines(path, "corpus file"):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise InputError(path, f"invalid JSON: {e.msg}", lineno) from None
+                raise InputError(path, f"invalid JSON: {e.msg} (column {e.colno})", lineno) from None
+            except (ValueError, RecursionError) as e:  # a 4300+ digit number, nesting too deep
+                raise InputError(path, f"invalid JSON: {str(e)[:120]}", lineno) from None
             if not isinstance(rec, dict):
                 raise InputError(path, "each line must be a JSON object", lineno)
             docno = rec.get(id_field, rec.get("doc_id", rec.get("id")))
             if docno is None:
                 raise InputError(path, f"record has no {id_field!r} (or 'doc_id'/'id') field", lineno)
-            missing = [t for t in text_fields if t not in rec]
-            if missing:
-                raise InputError(path, f"record has no field {missing[0]!r}", lineno)
-            yield {"docno": str(docno), "text": " ".join(str(rec[t]) for t in text_fields)}
+            docno = _docno(docno, path, lineno)
+            parts = []
+            for t in text_fields:
+                if t not in rec:
+                    raise InputError(path, f"record has no field {t!r}", lineno)
+                if not isinstance(rec[t], str):
+                    got = "null" if rec[t] is None else type(rec[t]).__name__
+                    raise InputError(path, f"field {t!r} of docno {docno!r} must be a string, got {got}", lineno)
+                parts.append(rec[t])
+            text = " ".join(" ".join(parts).split())
+            if not text:
+                empty.add(lineno)
+            yield {"docno": docno, "text": text, "file": str(path), "line": lineno}
 
 
 def iter_tsv(path: Path) -> Iterator[dict]:
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\n\r")
+    """``docno<TAB>text`` lines (further tabs are part of the text)."""
+    with EmptyTexts(path) as empty:
+        for lineno, line in iter_lines(path, "corpus file"):
             if not line.strip():
                 continue
             parts = line.split("\t")
             if len(parts) < 2:
                 raise InputError(path, "expected 'docno<TAB>text'", lineno)
-            yield {"docno": parts[0].strip(), "text": " ".join(parts[1:])}
+            docno = check_id(parts[0].strip(), path, lineno, "docno")
+            text = " ".join(" ".join(parts[1:]).split())
+            if not text:
+                empty.add(lineno)
+            yield {"docno": docno, "text": text, "file": str(path), "line": lineno}
 
 
-_TAG = re.compile(r"<(/?)(DOC|DOCNO)>", re.I)
+_OPEN = re.compile(r"<DOC>", re.I | re.A)
+_CLOSE = re.compile(r"</DOC>", re.I | re.A)
 
 
 def iter_trec(path: Path) -> Iterator[dict]:
     """TREC SGML-ish ``<DOC><DOCNO>id</DOCNO> text </DOC>``; all text outside DOCNO is kept."""
     buf: list[str] = []
     in_doc, start = False, 0
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
+    with EmptyTexts(path) as empty:
+        for lineno, line in iter_lines(path, "corpus file"):
+            line += "\n"
             stripped = line.strip()
-            if stripped.upper().startswith("<DOC>"):
+            opening = _OPEN.match(stripped)
+            if opening:
                 if in_doc:
                     raise InputError(path, "<DOC> opened before the previous </DOC>", lineno)
-                in_doc, start, buf = True, lineno, [line[line.upper().index("<DOC>") + 5 :]]
-                if "</DOC>" not in line.upper():
+                in_doc, start, buf = True, lineno, [line[_OPEN.search(line).end():]]
+                if not _CLOSE.search(buf[0]):
                     continue
-                line = ""
             elif in_doc:
                 buf.append(line)
             elif stripped:
                 raise InputError(path, "text outside <DOC> … </DOC>", lineno)
-            if in_doc and "</DOC>" in "".join(buf[-1:]).upper():
+            if in_doc and _CLOSE.search(buf[-1]):
                 body = "".join(buf)
-                body = body[: body.upper().rindex("</DOC>")]
-                m = re.search(r"<DOCNO>\s*(.*?)\s*</DOCNO>", body, re.I | re.S)
+                body = body[: list(_CLOSE.finditer(body))[-1].start()]
+                m = re.search(r"<DOCNO>\s*(.*?)\s*</DOCNO>", body, re.I | re.S | re.A)
                 if not m or not m.group(1):
                     raise InputError(path, "document without <DOCNO>", start)
+                docno = check_id(m.group(1), path, start, "docno")
                 text = re.sub(r"<[^>]+>", " ", body[: m.start()] + " " + body[m.end() :])
-                yield {"docno": m.group(1), "text": " ".join(text.split())}
+                text = " ".join(text.split())
+                if not text:
+                    empty.add(start)
+                yield {"docno": docno, "text": text, "file": str(path), "line": start}
                 in_doc = False
     if in_doc:
         raise InputError(path, "file ends inside a <DOC> that has no </DOC>", start)
@@ -99,10 +134,16 @@ def iter_corpus(paths, fmt: str | None = None, text_fields=("text",)) -> Iterato
             raise InputError(p, "corpus file does not exist")
         kind = fmt or guess_format(p)
         if kind == "jsonl":
-            yield from iter_jsonl(p, text_fields)
+            docs = iter_jsonl(p, text_fields)
         elif kind == "tsv":
-            yield from iter_tsv(p)
+            docs = iter_tsv(p)
         elif kind == "trec":
-            yield from iter_trec(p)
+            docs = iter_trec(p)
         else:
             raise InputError(p, f"unknown corpus format {kind!r}; use one of {FORMATS}")
+        n = 0
+        for d in docs:
+            n += 1
+            yield d
+        if n == 0:
+            raise InputError(p, "corpus file has no documents")

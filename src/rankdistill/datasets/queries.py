@@ -1,4 +1,8 @@
-"""Queries (``qid<TAB>text``, or TREC topics) and qrels (``qid 0 docno grade``), validated."""
+"""Queries (``qid<TAB>text``, or TREC topics) and qrels (``qid 0 docno grade``), validated.
+
+Bytes are read by :mod:`rankdistill.textfiles` (UTF-8, BOM removed, gzip by magic bytes); ids are
+single words (:func:`rankdistill.textfiles.check_id`); a duplicate id is an error naming both lines.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
-from ..io import atomic_open, open_text
+from ..io import atomic_open
+from ..textfiles import check_id, iter_lines, parse_int, read_text
 from ..runs import natural_key
 
 
@@ -20,31 +25,29 @@ def _clean(text: str) -> str:
 def read_queries(path: str | os.PathLike) -> pd.DataFrame:
     """Read queries as a DataFrame ``qid, query``: TSV ``qid<TAB>text``, or TREC ``<top>`` topics."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "queries file does not exist")
-    with open_text(path) as f:
-        head = f.read(4096)
-    if "<top>" in head.lower() or "<num>" in head.lower():
+    head = []
+    for _, line in iter_lines(path, "queries file"):
+        head.append(line.lower())
+        if sum(map(len, head)) > 4096:
+            break
+    if any("<top>" in h or "<num>" in h for h in head):
         return _read_trec_topics(path)
     qids, texts, seen = [], [], {}
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\n\r")
-            if not line.strip():
-                continue
-            parts = line.split("\t")
-            if len(parts) < 2:
-                raise InputError(path, "expected 'qid<TAB>query text'", lineno)
-            qid, text = parts[0].strip(), _clean(" ".join(parts[1:]))
-            if not qid or " " in qid:
-                raise InputError(path, f"bad query id {qid!r}", lineno)
-            if qid in seen:
-                raise InputError(path, f"duplicate query id {qid!r} (first on line {seen[qid]})", lineno)
-            if not text:
-                raise InputError(path, f"query {qid!r} has no text", lineno)
-            seen[qid] = lineno
-            qids.append(qid)
-            texts.append(text)
+    for lineno, line in iter_lines(path, "queries file"):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2:
+            raise InputError(path, "expected 'qid<TAB>query text'", lineno)
+        qid, text = parts[0].strip(), _clean(" ".join(parts[1:]))
+        check_id(qid, path, lineno, "query id")
+        if qid in seen:
+            raise InputError(path, f"duplicate query id {qid!r} (first on line {seen[qid]})", lineno)
+        if not text:
+            raise InputError(path, f"query {qid!r} has no text", lineno)
+        seen[qid] = lineno
+        qids.append(qid)
+        texts.append(text)
     if not qids:
         raise InputError(path, "queries file is empty")
     return pd.DataFrame({"qid": qids, "query": texts})
@@ -56,21 +59,22 @@ _TITLE = re.compile(r"<title>\s*(?:Topic:)?(.*?)(?=</title>|<desc>|<narr>|</top>
 
 
 def _read_trec_topics(path: Path) -> pd.DataFrame:
-    with open_text(path) as f:
-        text = f.read()
-    qids, texts = [], []
+    text = read_text(path, "topics file")
+    qids, texts, seen = [], [], {}
     for m in _TOP.finditer(text):
         block = m.group(1)
         line = text.count("\n", 0, m.start()) + 1
         num, title = _NUM.search(block), _TITLE.search(block)
         if not num or not title or not _clean(title.group(1)):
             raise InputError(path, "TREC topic without <num> or <title>", line)
-        qids.append(num.group(1).strip())
+        qid = check_id(num.group(1).strip(), path, line, "topic number")
+        if qid in seen:
+            raise InputError(path, f"duplicate topic number {qid!r} (first on line {seen[qid]})", line)
+        seen[qid] = line
+        qids.append(qid)
         texts.append(_clean(title.group(1)))
     if not qids:
         raise InputError(path, "no <top> topics found")
-    if len(set(qids)) != len(qids):
-        raise InputError(path, "duplicate topic numbers")
     return pd.DataFrame({"qid": qids, "query": texts})
 
 
@@ -83,26 +87,22 @@ def write_queries(queries: pd.DataFrame, path: str | os.PathLike) -> None:
 def read_qrels(path: str | os.PathLike) -> pd.DataFrame:
     """Read TREC qrels (``qid iter docno grade``) as ``qid, docno, label`` (int grades)."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "qrels file does not exist")
     rows, seen = [], {}
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 4:
-                raise InputError(path, f"expected 4 columns 'qid 0 docno grade', found {len(parts)}", lineno)
-            qid, _, docno, grade = parts
-            try:
-                g = int(grade)
-            except ValueError:
-                raise InputError(path, f"relevance grade {grade!r} is not an integer", lineno) from None
-            key = (qid, docno)
-            if key in seen:
-                raise InputError(path, f"duplicate judgment for ({qid}, {docno}) (first on line {seen[key]})", lineno)
-            seen[key] = lineno
-            rows.append((qid, docno, g))
+    for lineno, line in iter_lines(path, "qrels file"):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4:
+            raise InputError(path, f"expected 4 columns 'qid 0 docno grade', found {len(parts)}", lineno)
+        qid, _, docno, grade = parts
+        check_id(qid, path, lineno, "query id")
+        check_id(docno, path, lineno, "docno")
+        g = parse_int(grade, path, lineno, "relevance grade")
+        key = (qid, docno)
+        if key in seen:
+            raise InputError(path, f"duplicate judgment for ({qid}, {docno}) (first on line {seen[key]})", lineno)
+        seen[key] = lineno
+        rows.append((qid, docno, g))
     if not rows:
         raise InputError(path, "qrels file is empty")
     return pd.DataFrame(rows, columns=["qid", "docno", "label"])

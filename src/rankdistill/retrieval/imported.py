@@ -36,6 +36,7 @@ from typing import Iterator
 from ..errors import ConfigError, InputError, UnavailableError
 from ..io import atomic_open, file_digest
 from ..runs import iter_run, natural_key
+from ..textfiles import check_id
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +172,9 @@ def resolve(source, cache_dir: str | os.PathLike) -> tuple[dict, Path | None]:
 
 # --- rows ---------------------------------------------------------------------------------
 
-def _trec_rows(path: Path) -> Iterator[tuple[str, str, float]]:
-    for _lineno, qid, docno, _rank, score in iter_run(path):
-        yield qid, docno, score
+def _trec_rows(path: Path) -> Iterator[tuple[str, str, float, int]]:
+    for lineno, qid, docno, _rank, score in iter_run(path):
+        yield qid, docno, score, lineno
 
 
 _PARQUET_NAMES = {"qid": ("qid", "query_id"), "docno": ("docno", "doc_id", "docid"), "score": ("score",)}
@@ -193,14 +194,28 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, str, float]]:
         if not found:
             raise InputError(path, f"no {want} column (one of {list(options)}) among {names}")
         cols[want] = found[0]
-    for batch in pf.iter_batches(columns=list(cols.values()), batch_size=100_000):
-        q = batch.column(cols["qid"]).to_pylist()
-        d = batch.column(cols["docno"]).to_pylist()
-        s = batch.column(cols["score"]).to_pylist()
-        for a, b, c in zip(q, d, s):
-            if c is None or not math.isfinite(float(c)):
-                raise InputError(path, f"non-finite or missing score for ({a}, {b})")
-            yield str(a), str(b), float(c)
+    row = 0
+    try:
+        for batch in pf.iter_batches(columns=list(cols.values()), batch_size=100_000):
+            q = batch.column(cols["qid"]).to_pylist()
+            d = batch.column(cols["docno"]).to_pylist()
+            s = batch.column(cols["score"]).to_pylist()
+            for a, b, c in zip(q, d, s):
+                row += 1
+                where = f"{path} (row {row})"
+                if a is None or b is None:
+                    raise InputError(where, f"missing {'qid' if a is None else 'docno'}")
+                check_id(str(a), where, None, "query id")
+                check_id(str(b), where, None, "docno")
+                try:
+                    c = float(c)
+                except (TypeError, ValueError):
+                    raise InputError(where, f"score {c!r} is not a number") from None
+                if not math.isfinite(c):
+                    raise InputError(where, f"non-finite or missing score for ({a}, {b})")
+                yield str(a), str(b), c, row
+    except OSError as e:  # a corrupt page
+        raise InputError(path, f"unreadable Parquet data after row {row}: {e}") from None
 
 
 def _irds_rows(dataset_id: str) -> Iterator[tuple[str, str, float]]:
@@ -225,7 +240,7 @@ def _irds_rows(dataset_id: str) -> Iterator[tuple[str, str, float]]:
         raise UnavailableError(f"ir_datasets {dataset_id!r} has no scoreddocs")
     try:
         for s in ds.scoreddocs_iter():
-            yield str(s.query_id), str(s.doc_id), float(s.score)
+            yield str(s.query_id), str(s.doc_id), float(s.score), None
     except (OSError, ConnectionError) as e:
         raise UnavailableError(f"could not fetch the scoreddocs of ir_datasets {dataset_id!r}: {e}") from e
 
@@ -267,50 +282,90 @@ def _spill(rows: list, folder: Path, n: int) -> Path:
     rows.sort(key=_key)
     p = folder / f"chunk-{n:05d}.tsv"
     with open(p, "w", encoding="utf-8") as f:
-        for q, d, s in rows:
-            f.write(f"{q}\t{d}\t{s!r}\n")
+        for q, d, s, line in rows:
+            f.write(f"{q}\t{d}\t{s!r}\t{'' if line is None else line}\n")
     return p
 
 
-def _read_chunk(p: Path) -> Iterator[tuple[str, str, float]]:
+def _read_chunk(p: Path) -> Iterator[tuple[str, str, float, int | None]]:
     with open(p, encoding="utf-8") as f:
         for line in f:
-            q, d, s = line.rstrip("\n").split("\t")
-            yield q, d, float(s)
+            q, d, s, where = line.rstrip("\n").split("\t")
+            yield q, d, float(s), int(where) if where else None
 
 
-def convert(rows: Iterator[tuple[str, str, float]], out: str | os.PathLike, qids: set[str] | None = None,
+class _KnownDocnos:
+    """Checks batches of docnos against the collection; an unknown one is an error naming its line."""
+
+    def __init__(self, docstore, origin: str):
+        from ..datasets.docstore import DocStore
+
+        self.store = docstore if isinstance(docstore, DocStore) else DocStore(docstore)
+        self.origin = origin
+        self.pending: dict[str, int | None] = {}
+        self.checked = 0
+
+    def add(self, docno: str, where) -> None:
+        self.pending.setdefault(docno, where)
+        if len(self.pending) >= 100_000:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        lost = self.store.missing(self.pending)
+        self.checked += len(self.pending)
+        if lost:
+            d = lost[0]
+            raise InputError(self.origin, f"docno {d!r} is not in the collection {self.store.path} ({len(lost)} of "
+                                          f"{len(self.pending)} docnos of this part of the run are unknown, e.g. "
+                                          f"{lost[:3]}); is the run for this collection?", self.pending[d])
+        self.pending.clear()
+
+
+def convert(rows: Iterator[tuple], out: str | os.PathLike, qids: set[str] | None = None,
             depth: int | None = None, tag: str = "import", origin: str = "run",
-            chunk_rows: int = _CHUNK_ROWS) -> dict:
-    """Sort ``rows`` (qid, docno, score) into trec_eval order, cut to ``depth``, write a TREC run.
+            chunk_rows: int = _CHUNK_ROWS, docstore=None) -> dict:
+    """Sort ``rows`` (qid, docno, score[, line]) into trec_eval order, cut to ``depth``, write a TREC run.
 
     An external merge sort: at most ``chunk_rows`` rows are held in memory. Only queries in
-    ``qids`` (if given) are kept. A duplicate (qid, docno) is an :class:`InputError`.
+    ``qids`` (if given) are kept. A duplicate (qid, docno) is an :class:`InputError` naming both
+    lines; with ``docstore`` (a path or :class:`DocStore`), so is a kept row whose docno is not in
+    the collection.
     """
     stats = {"rows": 0, "dropped_queries": set(), "queries": 0, "written": 0}
+    known = _KnownDocnos(docstore, origin) if docstore is not None else None
     with tempfile.TemporaryDirectory(prefix=".import-", dir=Path(out).parent if Path(out).parent.exists() else None) as td:
         folder = Path(td)
         chunks, buf = [], []
-        for q, d, s in rows:
+        for row in rows:
+            q, d, s = row[0], row[1], row[2]
+            where = row[3] if len(row) > 3 else None
             stats["rows"] += 1
             if qids is not None and q not in qids:
                 if len(stats["dropped_queries"]) < 100_000:
                     stats["dropped_queries"].add(q)
                 continue
-            buf.append((q, d, s))
+            if known is not None:
+                known.add(d, where)
+            buf.append((q, d, s, where))
             if len(buf) >= chunk_rows:
                 chunks.append(_spill(buf, folder, len(chunks)))
                 buf = []
+        if known is not None:
+            known.flush()
         merged = heapq.merge(*(_read_chunk(p) for p in chunks), sorted(buf, key=_key), key=_key)
         with atomic_open(out) as f:
-            cur, rank, seen = None, 0, set()
-            for q, d, s in merged:
+            cur, rank, seen = None, 0, {}
+            for q, d, s, where in merged:
                 if q != cur:
-                    cur, rank, seen = q, 0, set()
+                    cur, rank, seen = q, 0, {}
                     stats["queries"] += 1
                 if d in seen:
-                    raise InputError(origin, f"duplicate (qid, docno) = ({q}, {d})")
-                seen.add(d)
+                    first, second = sorted([seen[d], where], key=lambda x: -1 if x is None else x)
+                    raise InputError(origin, f"duplicate (qid, docno) = ({q}, {d})"
+                                     + (f"; first seen on line {first}" if first is not None else ""), second)
+                seen[d] = where
                 rank += 1
                 if depth is not None and rank > depth:
                     continue
@@ -324,14 +379,18 @@ def convert(rows: Iterator[tuple[str, str, float]], out: str | os.PathLike, qids
 
 def import_run(source, out: str | os.PathLike, queries: str | os.PathLike | None = None, depth: int | None = None,
                cache_dir: str | os.PathLike = DEFAULT_CACHE, tag: str = "import",
-               chunk_rows: int = _CHUNK_ROWS) -> dict:
-    """Fetch (cached, checksummed) and convert one source into the run file ``out``."""
+               chunk_rows: int = _CHUNK_ROWS, docstore: str | os.PathLike | None = None) -> dict:
+    """Fetch (cached, checksummed) and convert one source into the run file ``out``.
+
+    ``docstore``: the collection's document store; every kept docno must be in it (the workflow
+    always passes it, so a run for another collection, or with made-up ids, is an error).
+    """
     from ..datasets.queries import read_queries
 
     src, path = resolve(source, cache_dir)
     origin = str(path) if path is not None else f"irds:{src['irds']}"
     qids = set(read_queries(queries)["qid"]) if queries else None
-    stats = convert(iter_rows(src, path), out, qids, depth, tag, origin, chunk_rows)
+    stats = convert(iter_rows(src, path), out, qids, depth, tag, origin, chunk_rows, docstore)
     if qids is not None:
         missing = len(qids) - stats["queries"]
         if missing:
