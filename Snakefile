@@ -1,6 +1,7 @@
 # rankdistill: Rank-DistiLLM as a Snakemake workflow.
 #   snakemake --cores 8 results/table.tex                               (embedded default)
-#   snakemake --cores 8 --configfile config/paper.yaml results/table.tex (the paper)
+#   snakemake --cores 8 results/table.tex --configfile config/paper.yaml (the paper; targets before
+#   --configfile, which takes several files and would read results/table.tex as a config file)
 from snakemake.utils import min_version
 
 min_version("9.0")
