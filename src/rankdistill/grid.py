@@ -299,14 +299,19 @@ def table_view(config: dict, name: str) -> dict:
     else:
         baseline = systems[0]
     tab = config.get("table", {})
-    measure = spec.get("measure") or tab.get("measure") or ev["measures"][0]
+    from .table import table_measures
+
+    measures = table_measures(config, spec)
+    measure = measures[0]
     first_stages = spec.get("first_stages") or ev["first_stages"]
     return dict(
         systems=systems, first_stages=list(first_stages), query_sets=list(spec.get("query_sets") or ev["query_sets"]),
-        measure=measure, baseline=baseline, decimals=spec.get("decimals") or tab.get("decimals", 3),
+        measure=measure, measures=measures, baseline=baseline, decimals=spec.get("decimals") or tab.get("decimals", 3),
+        significance=spec.get("significance") or tab.get("significance", "baseline"),
+        layout=spec.get("layout") or tab.get("layout", "columns"),
         labels=labels | dict(spec.get("labels") or {}), caption=spec.get("caption") or (
-            f"Ablation {name}: {measure} of each variant (rows) re-ranking the top results of each first stage on "
-            "each query set (columns)."),
+            f"Ablation {name}: {' and '.join(measures)} of each variant (rows) re-ranking the top results of each "
+            "first stage on each query set (columns)."),
         tex_label=f"tab:ablation-{name}",
     )
 
@@ -369,8 +374,9 @@ def check_outputs(config: dict) -> list[str]:
             for x in spec.get(k) or []:
                 if x not in config[k]:
                     problems.append(f"{key}.{k}: {x!r} is not a configured {k[:-1].replace('_', ' ')} {sorted(config[k])}")
-        if spec.get("measure") and spec["measure"] not in measures:
-            problems.append(f"{key}.measure: {spec['measure']!r} must be one of evaluation.measures {measures}")
+        for m in ([spec["measure"]] if spec.get("measure") else []) + list(spec.get("measures") or []):
+            if m not in measures:
+                problems.append(f"{key}.measure: {m!r} must be one of evaluation.measures {measures}")
 
     for t, spec in (config.get("tables") or {}).items():
         key = f"tables.{t}"

@@ -79,12 +79,17 @@ def names_of_kind(section, *kinds):
 
 def table_spec():
     """Everything the table renders with (a param: changing a label or the baseline reruns it)."""
+    from rankdistill.table import table_measures
+
     tab = config.get("table", {})
     return dict(
         systems=SYSTEMS,
         first_stages=EVAL["first_stages"],
         query_sets=EVAL["query_sets"],
-        measure=tab.get("measure") or EVAL["measures"][0],
+        measures=table_measures(config),
+        layout=tab.get("layout", "columns"),
+        significance=tab.get("significance", "baseline"),
+        depths=eval_depths(),
         baseline=EVAL["baseline"],
         alpha=EVAL["alpha"],
         correction=EVAL["correction"],
@@ -93,6 +98,13 @@ def table_spec():
         caption=tab.get("caption"),
         provenance=config_citation(),
     )
+
+
+def eval_depths():
+    """measure -> the depth each run is cut at before it is computed (None: the full run)."""
+    from rankdistill.evaluate import measure_depths
+
+    return measure_depths(EVAL["measures"], EVAL["depth"], EVAL.get("measure_depths"))
 
 
 def system_labels():

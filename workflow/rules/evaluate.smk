@@ -8,7 +8,7 @@ rule evaluate:
         "results/logs/eval/{system}/{first_stage}/{query_set}.log",
     params:
         measures=EVAL["measures"],
-        depth=EVAL["depth"],
+        depth=eval_depths(),
         code=code_version("rankdistill.evaluate", "rankdistill.runs"),
     threads: 1
     resources:
