@@ -40,6 +40,8 @@ include: "workflow/rules/ablations.smk"
 
 onstart:
     preflight_check()
+    if workflow.local_exec:  # Ctrl-C / SIGTERM stop running jobs now, not after they finish
+        stop_jobs_on_signals()
 
 
 rule all:

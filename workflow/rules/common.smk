@@ -9,9 +9,10 @@ if _SRC not in sys.path:
 # (job scripts import the installed package, see the README install step)
 
 from rankdistill import config as rdconfig  # noqa: E402
-from rankdistill.workflow import code_version, per_attempt  # noqa: E402
+from rankdistill.workflow import cap_local_cores, code_version, per_attempt, stop_jobs_on_signals  # noqa: E402
 
 rdconfig.validate(config)
+cap_local_cores(workflow)  # --cores never above the CPUs this machine gives the run (no oversubscription)
 
 EVAL = config["evaluation"]
 SYSTEMS = rdconfig.systems(config)
