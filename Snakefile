@@ -47,6 +47,6 @@ onstart:
 rule all:
     default_target: True
     input:
-        table="results/table.tex",
-        ablation_tables=expand("results/ablation_{name}.tex", name=config.get("tables", {})),
-        figures=expand("results/figures/{name}.{ext}", name=config.get("figures", {}), ext=("pdf", "png")),
+        table=R("table.tex"),
+        ablation_tables=expand(R("ablation_{name}.tex"), name=config.get("tables", {})),
+        figures=expand(R("figures/{name}.{ext}"), name=config.get("figures", {}), ext=("pdf", "png")),

@@ -12,6 +12,13 @@ from rankdistill import config as rdconfig  # noqa: E402
 from rankdistill.workflow import cap_local_cores, code_version, per_attempt, stop_jobs_on_signals  # noqa: E402
 
 rdconfig.validate(config)
+# every path the workflow writes is under config["results"] (default results/; one folder per experiment)
+RESULTS = os.path.join(os.path.normpath(config["results"]), "")
+
+
+def R(path):
+    """``path`` inside the results folder: every output, log, benchmark and scratch path of the rules."""
+    return RESULTS + path
 cap_local_cores(workflow)  # --cores never above the CPUs this machine gives the run (no oversubscription)
 
 EVAL = config["evaluation"]
@@ -24,11 +31,11 @@ def _alternatives(names):
 
 
 def query_file(query_set, what="queries.tsv"):
-    return f"results/queries/{query_set}/{what}"
+    return R(f"queries/{query_set}/{what}")
 
 
 def first_stage_run(first_stage, query_set):
-    return f"results/first_stage/{first_stage}/{query_set}.run"
+    return R(f"first_stage/{first_stage}/{query_set}.run")
 
 
 def system_run(system, first_stage, query_set):
@@ -37,8 +44,8 @@ def system_run(system, first_stage, query_set):
     if kind == "first_stage":
         return first_stage_run(system, query_set)
     if kind == "teacher":
-        return f"results/teacher/{system}/{first_stage}/{query_set}.run"
-    return f"results/rerank/{system}/{first_stage}/{query_set}.run"
+        return R(f"teacher/{system}/{first_stage}/{query_set}.run")
+    return R(f"rerank/{system}/{first_stage}/{query_set}.run")
 
 
 def table_cells(systems=None, first_stages=None, query_sets=None):
@@ -59,7 +66,7 @@ def table_cells(systems=None, first_stages=None, query_sets=None):
 
 
 def eval_file(system, first_stage, query_set):
-    return f"results/eval/{system}/{first_stage}/{query_set}.tsv"
+    return R(f"eval/{system}/{first_stage}/{query_set}.tsv")
 
 
 def setting(section, name):
@@ -149,8 +156,8 @@ def first_stage_param(key):
 def colbert_search_index(wildcards):
     """Exact search reads the embedding shards; PLAID search reads the PLAID index built from them."""
     if config["first_stages"][wildcards.first_stage]["index"] == "plaid":
-        return f"results/plaid/{wildcards.first_stage}"
-    return f"results/index/{wildcards.first_stage}"
+        return R(f"plaid/{wildcards.first_stage}")
+    return R(f"index/{wildcards.first_stage}")
 
 
 def imported_run_source(wildcards):
@@ -202,7 +209,7 @@ def teacher_convert_dir(wildcards):
     model = config["teachers"][wildcards.teacher]["model"]
     if not model.endswith(".gguf"):
         return None
-    return f"results/scratch/models/{re.sub(r'[^A-Za-z0-9._-]+', '_', model)}"
+    return R(f"scratch/models/{re.sub(r'[^A-Za-z0-9._-]+', '_', model)}")
 
 
 def llm_teachers(sharded):
@@ -213,14 +220,14 @@ def llm_teachers(sharded):
 TEACHER_INPUT = dict(
     run=lambda wc: first_stage_run(wc.first_stage, wc.query_set),
     queries=query_file("{query_set}"),
-    docstore="results/collection/docs.sqlite",
+    docstore=R("collection/docs.sqlite"),
 )
 
 
 def teacher_shard_files(what):
     def files(wildcards):
         n = teacher_shards(wildcards)
-        base = f"results/teacher/{wildcards.teacher}/{wildcards.first_stage}/{wildcards.query_set}"
+        base = R(f"teacher/{wildcards.teacher}/{wildcards.first_stage}/{wildcards.query_set}")
         return [f"{base}.shard-{i}.{what}" for i in range(n)]
 
     files.__name__ = f"teacher_shard_{what}"

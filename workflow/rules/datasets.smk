@@ -1,10 +1,10 @@
 rule collection:
     output:
-        docstore="results/collection/docs.sqlite",
+        docstore=R("collection/docs.sqlite"),
     log:
-        "results/logs/collection.log",
+        R("logs/collection.log"),
     benchmark:
-        "results/benchmarks/collection.tsv"
+        R("benchmarks/collection.tsv")
     params:
         spec=config["collection"],
         code=code_version("rankdistill.datasets"),
@@ -20,10 +20,10 @@ rule collection:
 
 rule query_set:
     output:
-        queries="results/queries/{query_set}/queries.tsv",
-        qrels="results/queries/{query_set}/qrels.txt",
+        queries=R("queries/{query_set}/queries.tsv"),
+        qrels=R("queries/{query_set}/qrels.txt"),
     log:
-        "results/logs/queries/{query_set}.log",
+        R("logs/queries/{query_set}.log"),
     params:
         spec=lambda wc: setting("query_sets", wc.query_set),
         collection=synthetic_collection,
