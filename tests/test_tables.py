@@ -198,3 +198,39 @@ def test_a_measure_deeper_than_its_depth_is_a_config_error():
     cfg["table"] = {"measures": ["AP"]}
     with pytest.raises(ConfigError, match=r"table.measures: 'AP' must be one of evaluation.measures"):
         validate(cfg)
+
+
+def test_a_table_of_first_stages_on_their_own_runs(workflow_factory):
+    """tables.<name>.first_stages: own -- first stages share the query set columns, so they are compared."""
+    from conftest import tiny_config
+
+    from rankdistill.grid import table_view
+
+    cfg = tiny_config()
+    cfg["first_stages"]["bm25b"] = {"kind": "bm25", "k1": 1.5, "b": 0.9, "depth": 100}
+    cfg["tables"] = {"fs": {"systems": ["bm25", "bm25b"], "first_stages": "own", "significance": "pairwise",
+                            "measures": ["nDCG@10"]}}
+    v = table_view(validate(cfg), "fs")
+    assert v["first_stages"] == ["own"] and v["significance"] == "pairwise" and v["measures"] == ["nDCG@10"]
+    assert "each first stage's own run" in v["caption"] and v["labels"]["own"] == "Own run"
+    wf = workflow_factory(cfg)
+    out = wf.snakemake("-n", "results/ablation_fs.tex").stdout
+    for f in ("results/eval/bm25/bm25/test-a.tsv", "results/eval/bm25b/bm25b/test-b.tsv"):
+        assert f in out, f
+    bad = tiny_config()
+    bad["first_stages"]["bm25b"] = cfg["first_stages"]["bm25b"]
+    bad["students"] = {}
+    bad["tables"] = {"fs": {"systems": ["bm25", "nope"], "first_stages": "own"}}
+    with pytest.raises(ConfigError, match=r"tables.fs.systems: 'nope' is not a first stage, teacher or student"):
+        validate(bad)
+
+
+def test_own_run_cells_compare_first_stages(tmp_path):
+    files, _, _ = _pairwise_files(tmp_path)
+    own = {("bm25", "own", "dl19"): files[("bm25", "bm25", "dl19")],
+           ("dense", "own", "dl19"): _write(tmp_path / "dense-own.tsv", **{"nDCG@10": BASE + 0.2 + WIGGLE / 4})}
+    spec = TableSpec(systems=["bm25", "dense"], first_stages=["own"], query_sets=["dl19"], significance="pairwise",
+                     labels={"own": "Own run"})
+    long = write_tables(spec, own, tmp_path / "t.tex", tmp_path / "t.csv", tmp_path / "t.md")
+    assert long.set_index("system").loc["dense", "better_than"] == "bm25"  # dense = BM25 + 0.2 +- 0.025
+    assert r"\multicolumn{1}{c}{Own run}" in (tmp_path / "t.tex").read_text()

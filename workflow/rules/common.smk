@@ -9,6 +9,7 @@ if _SRC not in sys.path:
 # (job scripts import the installed package, see the README install step)
 
 from rankdistill import config as rdconfig  # noqa: E402
+from rankdistill.grid import OWN_RUN  # noqa: E402
 from rankdistill.workflow import cap_local_cores, code_version, per_attempt, stop_jobs_on_signals  # noqa: E402
 
 rdconfig.validate(config)
@@ -56,7 +57,7 @@ def table_cells(systems=None, first_stages=None, query_sets=None):
     for s in systems or SYSTEMS:
         kind = rdconfig.system_kind(config, s)
         for fs in first_stages or EVAL["first_stages"]:
-            if kind == "first_stage" and s != fs:
+            if kind == "first_stage" and s != fs and fs != OWN_RUN:
                 continue
             for qs in query_sets or EVAL["query_sets"]:
                 if kind == "teacher" and (fs, qs) not in teacher_cells(config, s):
@@ -66,6 +67,8 @@ def table_cells(systems=None, first_stages=None, query_sets=None):
 
 
 def eval_file(system, first_stage, query_set):
+    if first_stage == OWN_RUN:  # a table of first stages on their own runs (tables.<name>.first_stages: own)
+        first_stage = system
     return R(f"eval/{system}/{first_stage}/{query_set}.tsv")
 
 
