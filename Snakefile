@@ -1,6 +1,7 @@
 # rankdistill: Rank-DistiLLM as a Snakemake workflow.
 #   snakemake --cores 8 results/table.tex                               (embedded default)
-#   snakemake --cores 8 --configfile config/paper.yaml results/table.tex (the paper)
+#   snakemake --cores 8 results/table.tex --configfile config/paper.yaml (the paper; targets before
+#   --configfile, which takes several files and would read results/table.tex as a config file)
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -39,11 +40,13 @@ include: "workflow/rules/ablations.smk"
 
 onstart:
     preflight_check()
+    if workflow.local_exec:  # Ctrl-C / SIGTERM stop running jobs now, not after they finish
+        stop_jobs_on_signals()
 
 
 rule all:
     default_target: True
     input:
-        table="results/table.tex",
-        ablation_tables=expand("results/ablation_{name}.tex", name=config.get("tables", {})),
-        figures=expand("results/figures/{name}.{ext}", name=config.get("figures", {}), ext=("pdf", "png")),
+        table=R("table.tex"),
+        ablation_tables=expand(R("ablation_{name}.tex"), name=config.get("tables", {})),
+        figures=expand(R("figures/{name}.{ext}"), name=config.get("figures", {}), ext=("pdf", "png")),

@@ -2,7 +2,8 @@
 
 The cluster tests need a running SLURM controller with an idle node: `.ci/start-slurm.sh` (root)
 starts a one-node cluster on this machine (Debian slurm-wlm + munge, no accounting database, so
-job status is queried with squeue). Without one they skip with the reason.
+job status is queried with squeue). Without one (no sinfo/sacct/squeue, or no controller answering)
+they skip with the reason; with RANKDISTILL_REQUIRE_SLURM=1 (set by .ci/run) they fail instead.
 """
 
 from __future__ import annotations
@@ -44,20 +45,41 @@ def _unavailable(reason: str):
     pytest.skip(reason)
 
 
+def _slurm_controller() -> str:
+    """``sinfo``'s node list of a reachable controller; skips (or fails, see _unavailable) otherwise.
+
+    The executor plugin runs SLURM's client tools before it reaches ``sbatch`` (``sacct`` to guess
+    the account, ``sinfo``/``squeue`` for status), so even the stub-``sbatch`` tests need them.
+    """
+    if _plugin_missing():
+        _unavailable("snakemake-executor-plugin-slurm is not installed: pip install -e '.[slurm]'")
+    missing = [t for t in ("sinfo", "sacct", "squeue") if shutil.which(t) is None]
+    if missing:
+        _unavailable(f"no SLURM cluster: {', '.join(missing)} not found (the executor plugin calls them before "
+                     "sbatch); start a test cluster with: sudo bash .ci/start-slurm.sh")
+    try:
+        p = subprocess.run(["sinfo", "-h", "-N", "-o", "%P|%T|%c|%m"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        _unavailable("no SLURM controller reachable (sinfo timed out); start it with: sudo bash .ci/start-slurm.sh")
+    if p.returncode != 0:
+        _unavailable(f"SLURM is not up (sinfo failed: {p.stderr.strip()[:200]}); start it with: sudo bash .ci/start-slurm.sh")
+    return p.stdout
+
+
+@pytest.fixture(scope="module")
+def slurm_tools() -> None:
+    """SLURM's client tools and a reachable controller (skips otherwise, fails under RANKDISTILL_REQUIRE_SLURM=1)."""
+    _slurm_controller()
+
+
 @pytest.fixture(scope="module")
 def slurm_cluster() -> dict:
     """The default partition of a running cluster with an idle node (skips otherwise)."""
-    if _plugin_missing():
-        _unavailable("snakemake-executor-plugin-slurm is not installed: pip install -e '.[slurm]'")
-    if shutil.which("sinfo") is None:
-        _unavailable("SLURM is not installed (no sinfo); start a test cluster with: sudo bash .ci/start-slurm.sh")
-    p = subprocess.run(["sinfo", "-h", "-N", "-o", "%P|%T|%c|%m"], capture_output=True, text=True, timeout=30)
-    if p.returncode != 0:
-        _unavailable(f"SLURM is not up (sinfo failed: {p.stderr.strip()[:200]}); start it with: sudo bash .ci/start-slurm.sh")
-    nodes = [line.split("|") for line in p.stdout.split()]
+    out = _slurm_controller()
+    nodes = [line.split("|") for line in out.split()]
     up = [n for n in nodes if n[1] in ("idle", "mixed")]
     if not up:
-        _unavailable(f"no idle SLURM node (sinfo: {p.stdout.strip()}); start it with: sudo bash .ci/start-slurm.sh")
+        _unavailable(f"no idle SLURM node (sinfo: {out.strip()}); start it with: sudo bash .ci/start-slurm.sh")
     default = [n for n in up if n[0].endswith("*")] or up
     part, _, cpus, mem = default[0]
     return {"partition": part.rstrip("*"), "cpus": int(cpus), "mem_mb": int(mem)}
@@ -169,7 +191,8 @@ def test_retry_resubmits_with_more_memory(tmp_path, slurm_cluster):
 
 
 # ---------------------------------------------------------------------------------------------
-# sbatch command construction for GPU rules: no cluster needed (a stub sbatch records the call)
+# sbatch command construction for GPU rules: a stub sbatch records the call (submits nothing), but
+# the plugin calls sacct/sinfo first, so these need SLURM's tools and controller (slurm_tools)
 
 GPU_SNAKEFILE = """
 from rankdistill.workflow import per_attempt
@@ -229,8 +252,7 @@ def _stub_sbatch_calls(tmp_path: Path, *extra: str) -> dict[str, str]:
     return calls
 
 
-@needs_plugin
-def test_gpu_rule_gets_gpu_partition_gpus_and_cpus_per_gpu(tmp_path):
+def test_gpu_rule_gets_gpu_partition_gpus_and_cpus_per_gpu(tmp_path, slurm_tools):
     """`resources: gpu=1` -> GPU partition (partitions.yaml), --gpus=1, --cpus-per-gpu=<threads>."""
     calls = _stub_sbatch_calls(tmp_path)
     assert set(calls) == {"prepare", "train"}, calls
@@ -242,8 +264,7 @@ def test_gpu_rule_gets_gpu_partition_gpus_and_cpus_per_gpu(tmp_path):
     assert "--gpus" not in cpu and "--cpus-per-gpu" not in cpu
 
 
-@needs_plugin
-def test_gres_only_site_override(tmp_path):
+def test_gres_only_site_override(tmp_path, slurm_tools):
     """The profile's documented override for --gres clusters: gres set, gpu 0 -> no --gpus."""
     calls = _stub_sbatch_calls(tmp_path, "--set-resources", "train:gres=gpu:a100:1", "train:gpu=0")
     gpu = calls["train"]

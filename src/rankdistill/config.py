@@ -110,6 +110,7 @@ def _check_references(config: dict) -> None:
     tm = config.get("table", {}).get("measure")
     if tm and tm not in ev["measures"]:
         problems.append(f"table.measure: {tm!r} must be one of evaluation.measures {ev['measures']}")
+    problems += _check_table_measures(config)
     for hook in _REFERENCE_HOOKS:
         problems += hook(config)
     if problems:
@@ -118,6 +119,26 @@ def _check_references(config: dict) -> None:
 
 # later stages (teachers, students, ...) register checks of their own cross-references here
 _REFERENCE_HOOKS: list = []
+
+
+def _check_table_measures(config: dict) -> list[str]:
+    """Measures' evaluation depths (no silent truncation) and the main table's measures."""
+    from .evaluate import check_measure_depths, measure_depths
+
+    ev, tab, problems = config["evaluation"], config.get("table", {}), []
+    for m in ev.get("measure_depths") or {}:
+        if m not in ev["measures"]:
+            problems.append(f"evaluation.measure_depths: {m!r} is not one of evaluation.measures {ev['measures']}")
+    try:
+        problems += check_measure_depths(ev["measures"], measure_depths(ev["measures"], ev["depth"], ev.get("measure_depths")))
+    except Exception:  # noqa: BLE001  (an unparsable measure is reported above)
+        pass
+    for m in tab.get("measures") or []:
+        if m not in ev["measures"]:
+            problems.append(f"table.measures: {m!r} must be one of evaluation.measures {ev['measures']}")
+    if tab.get("measure") and tab.get("measures"):
+        problems.append("table: give measure or measures, not both")
+    return problems
 
 
 def _check_imported_runs(config: dict) -> list[str]:

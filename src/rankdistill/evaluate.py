@@ -21,26 +21,68 @@ from .runs import cut, read_run, to_dict
 log = logging.getLogger(__name__)
 
 
-def per_query(run: pd.DataFrame, qrels: pd.DataFrame, measures: list[str], depth: int | None = None) -> pd.DataFrame:
-    """Per-query values, a frame ``qid, measure, value`` (queries with judgments only)."""
+def measure_cutoff(measure: str) -> int | None:
+    """The rank cutoff a measure itself has (``R@1000`` -> 1000, ``AP(rel=2)`` -> None)."""
     import ir_measures
 
-    parsed = [ir_measures.parse_measure(m) for m in measures]
-    run = cut(run, depth)
+    return ir_measures.parse_measure(measure).params.get("cutoff")
+
+
+def measure_depths(measures: list[str], depth: int | None, overrides: dict | None = None) -> dict[str, int | None]:
+    """Each measure's evaluation depth: ``overrides[m]`` if given (None: the full run), else ``depth``."""
+    overrides = overrides or {}
+    return {m: overrides[m] if m in overrides else depth for m in measures}
+
+
+def check_measure_depths(measures: list[str], depths: dict[str, int | None], key: str = "evaluation") -> list[str]:
+    """Config problems: a measure whose own cutoff is deeper than the run it is computed on.
+
+    ``R@1000`` on runs cut at 100 would silently be R@100; that is an error, not a truncation.
+    """
+    problems = []
+    for m in measures:
+        k, d = measure_cutoff(m), depths.get(m)
+        if k is not None and d is not None and k > d:
+            problems.append(f"{key}.measures: {m} needs each run's top {k} but is computed on the top {d} "
+                            f"(evaluation.depth or measure_depths); set {key}.measure_depths: {{{m!r}: {k}}} "
+                            "(null: the full run) or raise evaluation.depth")
+    return problems
+
+
+def per_query(run: pd.DataFrame, qrels: pd.DataFrame, measures: list[str],
+              depth: int | None | dict[str, int | None] = None) -> pd.DataFrame:
+    """Per-query values, a frame ``qid, measure, value`` (queries with judgments only).
+
+    ``depth``: each query's top-k of the run is evaluated (None: the whole run); a dict gives
+    each measure its own depth (see :func:`measure_depths`).
+    """
+    import ir_measures
+
+    depths = depth if isinstance(depth, dict) else {m: depth for m in measures}
     qrels_d: dict[str, dict[str, int]] = {}
     for q, d, l in zip(qrels["qid"], qrels["docno"], qrels["label"]):
         qrels_d.setdefault(str(q), {})[str(d)] = int(l)
-    rows = [(m.query_id, str(m.measure), float(m.value)) for m in ir_measures.iter_calc(parsed, qrels_d, to_dict(run))]
-    # ir_measures names measures canonically (e.g. nDCG@10); map back to the configured spelling
-    canon = {str(p): name for p, name in zip(parsed, measures)}
-    df = pd.DataFrame(rows, columns=["qid", "measure", "value"])
-    df["measure"] = df["measure"].map(lambda m: canon.get(m, m))
-    return df
+    frames = []
+    for k in dict.fromkeys(depths.get(m) for m in measures):  # one pass per distinct depth
+        names = [m for m in measures if depths.get(m) == k]
+        parsed = [ir_measures.parse_measure(m) for m in names]
+        rows = [(m.query_id, str(m.measure), float(m.value))
+                for m in ir_measures.iter_calc(parsed, qrels_d, to_dict(cut(run, k)))]
+        # ir_measures names measures canonically (e.g. nDCG@10); map back to the configured spelling
+        canon = {str(p): name for p, name in zip(parsed, names)}
+        df = pd.DataFrame(rows, columns=["qid", "measure", "value"])
+        df["measure"] = df["measure"].map(lambda m: canon.get(m, m))
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def evaluate_run(run: str | os.PathLike, qrels: str | os.PathLike, out: str | os.PathLike,
-                 measures: list[str], depth: int | None = None) -> pd.DataFrame:
-    """Evaluate a run file against qrels; write per-query values (TSV) to ``out``."""
+                 measures: list[str], depth: int | None | dict[str, int | None] = None) -> pd.DataFrame:
+    """Evaluate a run file against qrels; write per-query values (TSV) to ``out``.
+
+    ``depth``: an int (every measure on each query's top-k), None (the whole run) or a dict
+    measure -> depth (:func:`measure_depths`).
+    """
     r, q = read_run(run), read_qrels(qrels)
     judged = set(q["qid"])
     if not judged & set(r["qid"]):
@@ -52,7 +94,7 @@ def evaluate_run(run: str | os.PathLike, qrels: str | os.PathLike, out: str | os
                     sorted(missing)[:5])
     with atomic_open(out) as f:
         df.to_csv(f, sep="\t", index=False)
-    for m, v in df.groupby("measure")["value"].mean().items():
+    for m, v in df.groupby("measure", sort=False)["value"].mean().items():
         log.info("%s = %.4f over %d queries", m, v, df[df.measure == m].shape[0])
     return df
 
@@ -113,3 +155,52 @@ def compare(values: dict[str, pd.Series], baseline: str | None, alpha: float = 0
             out[s].p_corrected = float(p)
             out[s].significant = bool(r)
     return out
+
+
+@dataclass
+class PairTest:
+    a: str
+    b: str
+    p_value: float
+    p_corrected: float
+    reject: bool
+    better: str | None  # the system with the higher mean when the difference is significant
+
+
+def compare_pairwise(values: dict[str, pd.Series], alpha: float = 0.05, correction: str = "holm") -> list[PairTest]:
+    """Every pair of systems: the same two-sided paired t-test as :func:`compare` on the queries
+    both have, corrected (Holm by default) across all pairs of the cell, as ``multipletests``
+    over the family of the cell's k(k-1)/2 tests."""
+    from scipy import stats
+
+    names = list(values)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    pvals = []
+    for a, b in pairs:
+        shared = values[a].index.intersection(values[b].index)
+        if len(shared) < 2:
+            pvals.append(float("nan"))
+            continue
+        x, y = values[a].loc[shared].to_numpy(), values[b].loc[shared].to_numpy()
+        pvals.append(1.0 if np.allclose(x, y) else float(stats.ttest_rel(x, y).pvalue))
+    corrected, reject = _correct(np.asarray(pvals, dtype=float), alpha, correction)
+    out = []
+    for (a, b), p, pc, r in zip(pairs, pvals, corrected, reject):
+        better = None
+        if r:
+            better = a if values[a].mean() > values[b].mean() else b
+        out.append(PairTest(a, b, float(p), float(pc), bool(r), better))
+    return out
+
+
+def _correct(pv: np.ndarray, alpha: float, correction: str) -> tuple[np.ndarray, np.ndarray]:
+    """Corrected p-values and reject decisions (NaN p-values: not tested, never rejected)."""
+    ok = ~np.isnan(pv)
+    corrected = pv.copy()
+    reject = ok & (pv < alpha)
+    if correction != "none" and ok.any():
+        from statsmodels.stats.multitest import multipletests
+
+        rej, corr, _, _ = multipletests(pv[ok], alpha=alpha, method=correction)
+        corrected[ok], reject[ok] = corr, rej
+    return corrected, reject

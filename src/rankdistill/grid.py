@@ -299,14 +299,25 @@ def table_view(config: dict, name: str) -> dict:
     else:
         baseline = systems[0]
     tab = config.get("table", {})
-    measure = spec.get("measure") or tab.get("measure") or ev["measures"][0]
+    from .table import table_measures
+
+    measures = table_measures(config, spec)
+    measure = measures[0]
     first_stages = spec.get("first_stages") or ev["first_stages"]
+    caption = spec.get("caption")
+    if first_stages == OWN_RUN:  # first stages side by side, each on its own run: columns = query sets
+        first_stages = [OWN_RUN]
+        labels.setdefault(OWN_RUN, "Own run")
+        caption = caption or (f"Table {name}: {' and '.join(measures)} of each first stage's own run (rows) on each "
+                              "query set (columns).")
     return dict(
         systems=systems, first_stages=list(first_stages), query_sets=list(spec.get("query_sets") or ev["query_sets"]),
-        measure=measure, baseline=baseline, decimals=spec.get("decimals") or tab.get("decimals", 3),
-        labels=labels | dict(spec.get("labels") or {}), caption=spec.get("caption") or (
-            f"Ablation {name}: {measure} of each variant (rows) re-ranking the top results of each first stage on "
-            "each query set (columns)."),
+        measure=measure, measures=measures, baseline=baseline, decimals=spec.get("decimals") or tab.get("decimals", 3),
+        significance=spec.get("significance") or tab.get("significance", "baseline"),
+        layout=spec.get("layout") or tab.get("layout", "columns"),
+        labels=labels | dict(spec.get("labels") or {}), caption=caption or (
+            f"Ablation {name}: {' and '.join(measures)} of each variant (rows) re-ranking the top results of each "
+            "first stage on each query set (columns)."),
         tex_label=f"tab:ablation-{name}",
     )
 
@@ -355,6 +366,9 @@ def figure_view(config: dict, name: str) -> dict:
                 ylabel=spec.get("ylabel"), labels=labels | dict(tab.get("labels") or {}) | dict(spec.get("labels") or {}))
 
 
+OWN_RUN = "own"  # tables.<name>.first_stages: own -- each first stage row on its own run
+
+
 def check_outputs(config: dict) -> list[str]:
     """Reference checks of ``tables`` and ``figures`` (registered in rankdistill.config)."""
     problems: list[str] = []
@@ -366,12 +380,17 @@ def check_outputs(config: dict) -> list[str]:
         # any configured first stage / query set may be a column (e.g. a check of a first stage
         # that the main table does not show); every query set has qrels
         for k in ("first_stages", "query_sets"):
+            if spec.get(k) == OWN_RUN and k == "first_stages":
+                continue
             for x in spec.get(k) or []:
                 if x not in config[k]:
                     problems.append(f"{key}.{k}: {x!r} is not a configured {k[:-1].replace('_', ' ')} {sorted(config[k])}")
-        if spec.get("measure") and spec["measure"] not in measures:
-            problems.append(f"{key}.measure: {spec['measure']!r} must be one of evaluation.measures {measures}")
+        for m in ([spec["measure"]] if spec.get("measure") else []) + list(spec.get("measures") or []):
+            if m not in measures:
+                problems.append(f"{key}.measure: {m!r} must be one of evaluation.measures {measures}")
 
+    if OWN_RUN in config.get("first_stages", {}) and config.get("tables"):
+        problems.append(f"first_stages.{OWN_RUN}: the name is reserved for tables' first_stages: {OWN_RUN}")
     for t, spec in (config.get("tables") or {}).items():
         key = f"tables.{t}"
         if bool(spec.get("systems")) == bool(spec.get("experiment")):
@@ -385,6 +404,11 @@ def check_outputs(config: dict) -> list[str]:
         for s in view["systems"]:
             if s not in names:
                 problems.append(f"{key}.systems: {s!r} is not a first stage, teacher or student")
+        if spec.get("first_stages") == OWN_RUN:
+            for s in view["systems"]:
+                if s in names and s not in config["first_stages"]:
+                    problems.append(f"{key}.systems: {s!r} is not a first stage (first_stages: own shows each first "
+                                    "stage's own run; a re-ranker needs a first stage to re-rank)")
         if view["baseline"] is not None and view["baseline"] not in view["systems"]:
             problems.append(f"{key}.baseline: {view['baseline']!r} is not one of the table's rows {view['systems']}")
         columns(key, spec)

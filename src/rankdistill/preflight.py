@@ -193,7 +193,7 @@ def _url_cached(config: dict, key: str) -> bool:
             node = node[part]
         from .retrieval.imported import cached_file
 
-        return cached_file(node) is not None
+        return cached_file(node, os.path.join(config.get("results", "results"), "cache", "downloads")) is not None
     except Exception:
         return False
 

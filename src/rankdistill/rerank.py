@@ -227,11 +227,13 @@ def score_pairs(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str]
     out = torch.empty(n, dtype=torch.float32, device=dev)
     tokens = 0
     padded = 0
-    bar = None
-    if progress:
+    bar = own_bar = None
+    if hasattr(progress, "update"):  # the caller's bar (one for a whole run, moved per batch here)
+        bar = progress
+    elif progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=n, unit="pair", desc="re-rank", mininterval=2)
+        bar = own_bar = tqdm(total=n, unit="pair", desc="re-rank", mininterval=2)
     t0 = time.perf_counter()
     ctx = torch.autocast(dev.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
     with ctx:
@@ -247,8 +249,8 @@ def score_pairs(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str]
                 bar.update(len(pos))
     result = out.cpu().numpy()
     elapsed = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
+    if own_bar is not None:
+        own_bar.close()
     if stats is not None:
         stats.update(pairs=n, seconds=elapsed, tokens=tokens, padded_tokens=padded, engine=engine,
                      pairs_per_s=n / elapsed if elapsed > 0 else float("inf"))
@@ -269,6 +271,11 @@ def rerank_frame(model: CrossEncoder, run: pd.DataFrame, queries: dict[str, str]
     if missing:
         raise InputError(source, f"{len(missing)} queries of the run have no text in the query set, e.g. {missing[:5]}")
     qids = list(dict.fromkeys(run["qid"]))
+    bar = None
+    if kwargs.get("progress") is True:  # one bar over all blocks, moving per batch
+        from tqdm import tqdm
+
+        bar = kwargs["progress"] = tqdm(total=len(run), unit="pair", desc="re-rank", mininterval=2)
     parts = []
     stats_all = {"pairs": 0, "seconds": 0.0, "tokens": 0, "padded_tokens": 0}
     engine = None
@@ -286,6 +293,8 @@ def rerank_frame(model: CrossEncoder, run: pd.DataFrame, queries: dict[str, str]
         engine = st.get("engine", engine)
         parts.append(pd.DataFrame({"qid": block["qid"].values, "docno": block["docno"].values,
                                    "score": scores.astype(np.float64)}))
+    if bar is not None:
+        bar.close()
     if stats_all["seconds"] > 0:
         log.info("scored %d pairs in %.1f s (%.0f pairs/s, %s engine, %.1f%% padding)", stats_all["pairs"],
                  stats_all["seconds"], stats_all["pairs"] / stats_all["seconds"], engine,

@@ -7,14 +7,14 @@ rule ablation_table:
     input:
         per_query=lambda wc: [eval_file(*cell) for cell in ablation_cells(wc)],
     output:
-        tex=report("results/ablation_{ablation}.tex", caption="../report/ablation_table.rst", category="Tables",
+        tex=report(R("ablation_{ablation}.tex"), caption="../report/ablation_table.rst", category="Tables",
                    subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "LaTeX"}),
-        csv=report("results/ablation_{ablation}.csv", caption="../report/ablation_table.rst", category="Tables",
+        csv=report(R("ablation_{ablation}.csv"), caption="../report/ablation_table.rst", category="Tables",
                    subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "CSV"}),
-        md=report("results/ablation_{ablation}.md", caption="../report/ablation_table.rst", category="Tables",
+        md=report(R("ablation_{ablation}.md"), caption="../report/ablation_table.rst", category="Tables",
                   subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "Markdown"}),
     log:
-        "results/logs/ablation_{ablation}.log",
+        R("logs/ablation_{ablation}.log"),
     wildcard_constraints:
         ablation=_alternatives(config.get("tables", {})),
     params:
@@ -35,13 +35,13 @@ rule figure:
     input:
         per_query=lambda wc: [eval_file(*cell) for cell in figure_cells(wc)],
     output:
-        pdf=report("results/figures/{figure}.pdf", caption="../report/subsampling_figure.rst", category="Figures",
+        pdf=report(R("figures/{figure}.pdf"), caption="../report/subsampling_figure.rst", category="Figures",
                    labels={"figure": "{figure}", "format": "PDF"}),
-        png=report("results/figures/{figure}.png", caption="../report/subsampling_figure.rst", category="Figures",
+        png=report(R("figures/{figure}.png"), caption="../report/subsampling_figure.rst", category="Figures",
                    labels={"figure": "{figure}", "format": "PNG"}),
-        csv="results/figures/{figure}.csv",
+        csv=R("figures/{figure}.csv"),
     log:
-        "results/logs/figures/{figure}.log",
+        R("logs/figures/{figure}.log"),
     wildcard_constraints:
         figure=_alternatives(config.get("figures", {})),
     params:

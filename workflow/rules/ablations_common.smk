@@ -15,8 +15,8 @@ def ablation_spec(wildcards):
     """The main table's spec with the ablation's rows, columns, baseline, labels and caption."""
     v = ablation_view(wildcards.ablation)
     spec = table_spec()
-    spec.update({k: v[k] for k in ("systems", "first_stages", "query_sets", "measure", "baseline", "decimals",
-                                   "caption", "tex_label")})
+    spec.update({k: v[k] for k in ("systems", "first_stages", "query_sets", "measures", "baseline", "decimals",
+                                   "caption", "tex_label", "significance", "layout")})
     spec["labels"] = spec["labels"] | v["labels"]
     return spec
 

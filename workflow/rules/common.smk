@@ -9,9 +9,18 @@ if _SRC not in sys.path:
 # (job scripts import the installed package, see the README install step)
 
 from rankdistill import config as rdconfig  # noqa: E402
-from rankdistill.workflow import code_version, per_attempt  # noqa: E402
+from rankdistill.grid import OWN_RUN  # noqa: E402
+from rankdistill.workflow import cap_local_cores, code_version, per_attempt, stop_jobs_on_signals  # noqa: E402
 
 rdconfig.validate(config)
+# every path the workflow writes is under config["results"] (default results/; one folder per experiment)
+RESULTS = os.path.join(os.path.normpath(config["results"]), "")
+
+
+def R(path):
+    """``path`` inside the results folder: every output, log, benchmark and scratch path of the rules."""
+    return RESULTS + path
+cap_local_cores(workflow)  # --cores never above the CPUs this machine gives the run (no oversubscription)
 
 EVAL = config["evaluation"]
 SYSTEMS = rdconfig.systems(config)
@@ -23,11 +32,11 @@ def _alternatives(names):
 
 
 def query_file(query_set, what="queries.tsv"):
-    return f"results/queries/{query_set}/{what}"
+    return R(f"queries/{query_set}/{what}")
 
 
 def first_stage_run(first_stage, query_set):
-    return f"results/first_stage/{first_stage}/{query_set}.run"
+    return R(f"first_stage/{first_stage}/{query_set}.run")
 
 
 def system_run(system, first_stage, query_set):
@@ -36,8 +45,8 @@ def system_run(system, first_stage, query_set):
     if kind == "first_stage":
         return first_stage_run(system, query_set)
     if kind == "teacher":
-        return f"results/teacher/{system}/{first_stage}/{query_set}.run"
-    return f"results/rerank/{system}/{first_stage}/{query_set}.run"
+        return R(f"teacher/{system}/{first_stage}/{query_set}.run")
+    return R(f"rerank/{system}/{first_stage}/{query_set}.run")
 
 
 def table_cells(systems=None, first_stages=None, query_sets=None):
@@ -48,7 +57,7 @@ def table_cells(systems=None, first_stages=None, query_sets=None):
     for s in systems or SYSTEMS:
         kind = rdconfig.system_kind(config, s)
         for fs in first_stages or EVAL["first_stages"]:
-            if kind == "first_stage" and s != fs:
+            if kind == "first_stage" and s != fs and fs != OWN_RUN:
                 continue
             for qs in query_sets or EVAL["query_sets"]:
                 if kind == "teacher" and (fs, qs) not in teacher_cells(config, s):
@@ -58,7 +67,9 @@ def table_cells(systems=None, first_stages=None, query_sets=None):
 
 
 def eval_file(system, first_stage, query_set):
-    return f"results/eval/{system}/{first_stage}/{query_set}.tsv"
+    if first_stage == OWN_RUN:  # a table of first stages on their own runs (tables.<name>.first_stages: own)
+        first_stage = system
+    return R(f"eval/{system}/{first_stage}/{query_set}.tsv")
 
 
 def setting(section, name):
@@ -79,12 +90,17 @@ def names_of_kind(section, *kinds):
 
 def table_spec():
     """Everything the table renders with (a param: changing a label or the baseline reruns it)."""
+    from rankdistill.table import table_measures
+
     tab = config.get("table", {})
     return dict(
         systems=SYSTEMS,
         first_stages=EVAL["first_stages"],
         query_sets=EVAL["query_sets"],
-        measure=tab.get("measure") or EVAL["measures"][0],
+        measures=table_measures(config),
+        layout=tab.get("layout", "columns"),
+        significance=tab.get("significance", "baseline"),
+        depths=eval_depths(),
         baseline=EVAL["baseline"],
         alpha=EVAL["alpha"],
         correction=EVAL["correction"],
@@ -93,6 +109,13 @@ def table_spec():
         caption=tab.get("caption"),
         provenance=config_citation(),
     )
+
+
+def eval_depths():
+    """measure -> the depth each run is cut at before it is computed (None: the full run)."""
+    from rankdistill.evaluate import measure_depths
+
+    return measure_depths(EVAL["measures"], EVAL["depth"], EVAL.get("measure_depths"))
 
 
 def system_labels():
@@ -140,8 +163,8 @@ def first_stage_param(key):
 def colbert_search_index(wildcards):
     """Exact search reads the embedding shards; PLAID search reads the PLAID index built from them."""
     if config["first_stages"][wildcards.first_stage]["index"] == "plaid":
-        return f"results/plaid/{wildcards.first_stage}"
-    return f"results/index/{wildcards.first_stage}"
+        return R(f"plaid/{wildcards.first_stage}")
+    return R(f"index/{wildcards.first_stage}")
 
 
 def imported_run_source(wildcards):
@@ -198,7 +221,7 @@ def teacher_convert_dir(wildcards):
 
     fp = model_files(model)
     fp = hashlib.sha256(fp.encode()).hexdigest()[:12] if fp else ""
-    return f"results/scratch/models/{re.sub(r'[^A-Za-z0-9._-]+', '_', model)}" + (f"-{fp}" if fp else "")
+    return R(f"scratch/models/{re.sub(r'[^A-Za-z0-9._-]+', '_', model)}") + (f"-{fp}" if fp else "")
 
 
 def llm_teachers(sharded):
@@ -209,14 +232,14 @@ def llm_teachers(sharded):
 TEACHER_INPUT = dict(
     run=lambda wc: first_stage_run(wc.first_stage, wc.query_set),
     queries=query_file("{query_set}"),
-    docstore="results/collection/docs.sqlite",
+    docstore=R("collection/docs.sqlite"),
 )
 
 
 def teacher_shard_files(what):
     def files(wildcards):
         n = teacher_shards(wildcards)
-        base = f"results/teacher/{wildcards.teacher}/{wildcards.first_stage}/{wildcards.query_set}"
+        base = R(f"teacher/{wildcards.teacher}/{wildcards.first_stage}/{wildcards.query_set}")
         return [f"{base}.shard-{i}.{what}" for i in range(n)]
 
     files.__name__ = f"teacher_shard_{what}"
@@ -273,7 +296,7 @@ def model_files(*refs):
     """A param: fingerprint of the local model files a rule loads (rankdistill.fingerprint)."""
     from rankdistill.fingerprint import fingerprints
 
-    return fingerprints(*refs)
+    return fingerprints(*refs, cache_file=R("cache/digests.json"))
 
 
 def first_stage_model_files(wildcards):

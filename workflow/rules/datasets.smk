@@ -2,11 +2,11 @@ rule collection:
     input:
         corpus=collection_files,
     output:
-        docstore="results/collection/docs.sqlite",
+        docstore=R("collection/docs.sqlite"),
     log:
-        "results/logs/collection.log",
+        R("logs/collection.log"),
     benchmark:
-        "results/benchmarks/collection.tsv"
+        R("benchmarks/collection.tsv")
     params:
         spec=config["collection"],
         code=code_version("rankdistill.datasets", "rankdistill.textfiles"),
@@ -24,10 +24,10 @@ rule query_set:
     input:
         unpack(query_set_files),
     output:
-        queries="results/queries/{query_set}/queries.tsv",
-        qrels="results/queries/{query_set}/qrels.txt",
+        queries=R("queries/{query_set}/queries.tsv"),
+        qrels=R("queries/{query_set}/qrels.txt"),
     log:
-        "results/logs/queries/{query_set}.log",
+        R("logs/queries/{query_set}.log"),
     params:
         spec=lambda wc: setting("query_sets", wc.query_set),
         collection=synthetic_collection,

@@ -5,11 +5,11 @@ rule distill_set:
     input:
         unpack(distill_inputs),
     output:
-        table="results/distill/{distill_set}.parquet",
-        run="results/distill/{distill_set}.run",
-        stats="results/distill/{distill_set}.json",
+        table=R("distill/{distill_set}.parquet"),
+        run=R("distill/{distill_set}.run"),
+        stats=R("distill/{distill_set}.json"),
     log:
-        "results/logs/distill/{distill_set}.log",
+        R("logs/distill/{distill_set}.log"),
     wildcard_constraints:
         distill_set=_alternatives(config.get("distill_sets", {})),
     params:

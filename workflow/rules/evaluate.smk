@@ -3,12 +3,12 @@ rule evaluate:
         run=lambda wc: system_run(wc.system, wc.first_stage, wc.query_set),
         qrels=query_file("{query_set}", "qrels.txt"),
     output:
-        per_query="results/eval/{system}/{first_stage}/{query_set}.tsv",
+        per_query=R("eval/{system}/{first_stage}/{query_set}.tsv"),
     log:
-        "results/logs/eval/{system}/{first_stage}/{query_set}.log",
+        R("logs/eval/{system}/{first_stage}/{query_set}.log"),
     params:
         measures=EVAL["measures"],
-        depth=EVAL["depth"],
+        depth=eval_depths(),
         code=code_version("rankdistill.evaluate", "rankdistill.runs"),
     threads: 1
     resources:
@@ -24,14 +24,14 @@ rule table:
     input:
         per_query=[eval_file(*cell) for cell in table_cells()],
     output:
-        tex=report("results/table.tex", caption="../report/table.rst", category="Tables",
+        tex=report(R("table.tex"), caption="../report/table.rst", category="Tables",
                    subcategory="Main table", labels={"table": "main", "format": "LaTeX"}),
-        csv=report("results/table.csv", caption="../report/table.rst", category="Tables",
+        csv=report(R("table.csv"), caption="../report/table.rst", category="Tables",
                    subcategory="Main table", labels={"table": "main", "format": "CSV"}),
-        md=report("results/table.md", caption="../report/table.rst", category="Tables",
+        md=report(R("table.md"), caption="../report/table.rst", category="Tables",
                   subcategory="Main table", labels={"table": "main", "format": "Markdown"}),
     log:
-        "results/logs/table.log",
+        R("logs/table.log"),
     params:
         cells=table_cells(),
         spec=table_spec(),

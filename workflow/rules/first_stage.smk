@@ -1,12 +1,12 @@
 rule index_bm25:
     input:
-        docstore="results/collection/docs.sqlite",
+        docstore=R("collection/docs.sqlite"),
     output:
-        index=directory("results/index/{first_stage}"),
+        index=directory(R("index/{first_stage}")),
     log:
-        "results/logs/index/{first_stage}.log",
+        R("logs/index/{first_stage}.log"),
     benchmark:
-        "results/benchmarks/index/{first_stage}.tsv"
+        R("benchmarks/index/{first_stage}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "bm25")),
     params:
@@ -25,14 +25,14 @@ rule index_bm25:
 
 rule retrieve_bm25:
     input:
-        index="results/index/{first_stage}",
+        index=R("index/{first_stage}"),
         queries=query_file("{query_set}"),
     output:
-        run="results/first_stage/{first_stage}/{query_set}.run",
+        run=R("first_stage/{first_stage}/{query_set}.run"),
     log:
-        "results/logs/first_stage/{first_stage}/{query_set}.log",
+        R("logs/first_stage/{first_stage}/{query_set}.log"),
     benchmark:
-        "results/benchmarks/first_stage/{first_stage}/{query_set}.tsv"
+        R("benchmarks/first_stage/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "bm25")),
     params:
@@ -56,13 +56,13 @@ rule retrieve_bm25:
 
 rule encode_dense:
     input:
-        docstore="results/collection/docs.sqlite",
+        docstore=R("collection/docs.sqlite"),
     output:
-        index=directory("results/index/{first_stage}"),
+        index=directory(R("index/{first_stage}")),
     log:
-        "results/logs/index/{first_stage}.log",
+        R("logs/index/{first_stage}.log"),
     benchmark:
-        "results/benchmarks/index/{first_stage}.tsv"
+        R("benchmarks/index/{first_stage}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "dense")),
     params:
@@ -88,14 +88,14 @@ rule encode_dense:
 
 rule retrieve_dense:
     input:
-        index="results/index/{first_stage}",
+        index=R("index/{first_stage}"),
         queries=query_file("{query_set}"),
     output:
-        run="results/first_stage/{first_stage}/{query_set}.run",
+        run=R("first_stage/{first_stage}/{query_set}.run"),
     log:
-        "results/logs/first_stage/{first_stage}/{query_set}.log",
+        R("logs/first_stage/{first_stage}/{query_set}.log"),
     benchmark:
-        "results/benchmarks/first_stage/{first_stage}/{query_set}.tsv"
+        R("benchmarks/first_stage/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "dense")),
     params:
@@ -121,13 +121,13 @@ rule retrieve_dense:
 
 rule encode_colbert:
     input:
-        docstore="results/collection/docs.sqlite",
+        docstore=R("collection/docs.sqlite"),
     output:
-        index=directory("results/index/{first_stage}"),
+        index=directory(R("index/{first_stage}")),
     log:
-        "results/logs/index/{first_stage}.log",
+        R("logs/index/{first_stage}.log"),
     benchmark:
-        "results/benchmarks/index/{first_stage}.tsv"
+        R("benchmarks/index/{first_stage}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "colbert")),
     params:
@@ -150,13 +150,13 @@ rule encode_colbert:
 
 rule index_plaid:
     input:
-        index="results/index/{first_stage}",
+        index=R("index/{first_stage}"),
     output:
-        plaid=directory("results/plaid/{first_stage}"),
+        plaid=directory(R("plaid/{first_stage}")),
     log:
-        "results/logs/plaid/{first_stage}.log",
+        R("logs/plaid/{first_stage}.log"),
     benchmark:
-        "results/benchmarks/plaid/{first_stage}.tsv"
+        R("benchmarks/plaid/{first_stage}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(
             [n for n in names_of_kind("first_stages", "colbert") if config["first_stages"][n]["index"] == "plaid"]
@@ -180,11 +180,11 @@ rule retrieve_colbert:
         index=colbert_search_index,
         queries=query_file("{query_set}"),
     output:
-        run="results/first_stage/{first_stage}/{query_set}.run",
+        run=R("first_stage/{first_stage}/{query_set}.run"),
     log:
-        "results/logs/first_stage/{first_stage}/{query_set}.log",
+        R("logs/first_stage/{first_stage}/{query_set}.log"),
     benchmark:
-        "results/benchmarks/first_stage/{first_stage}/{query_set}.tsv"
+        R("benchmarks/first_stage/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "colbert")),
     params:
@@ -210,20 +210,20 @@ rule retrieve_colbert:
 rule import_run:
     input:
         queries=query_file("{query_set}"),
-        docstore="results/collection/docs.sqlite",
+        docstore=R("collection/docs.sqlite"),
         source_file=imported_run_file,
     output:
-        run="results/first_stage/{first_stage}/{query_set}.run",
+        run=R("first_stage/{first_stage}/{query_set}.run"),
     log:
-        "results/logs/first_stage/{first_stage}/{query_set}.log",
+        R("logs/first_stage/{first_stage}/{query_set}.log"),
     benchmark:
-        "results/benchmarks/first_stage/{first_stage}/{query_set}.tsv"
+        R("benchmarks/first_stage/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "import")),
     params:
         source=imported_run_source,
         depth=first_stage_param("depth"),
-        cache_dir="results/cache/downloads",
+        cache_dir=R("cache/downloads"),
         code=code_version("rankdistill.retrieval.imported", "rankdistill.runs", "rankdistill.textfiles"),
     threads: 1
     resources:

@@ -6,11 +6,11 @@ rule rerank:
     input:
         unpack(rerank_inputs),
     output:
-        run="results/rerank/{student}/{first_stage}/{query_set}.run",
+        run=R("rerank/{student}/{first_stage}/{query_set}.run"),
     log:
-        "results/logs/rerank/{student}/{first_stage}/{query_set}.log",
+        R("logs/rerank/{student}/{first_stage}/{query_set}.log"),
     benchmark:
-        "results/benchmarks/rerank/{student}/{first_stage}/{query_set}.tsv"
+        R("benchmarks/rerank/{student}/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         student=_alternatives(config.get("students", {})),
     params:

@@ -3,7 +3,7 @@
 def distill_inputs(wildcards):
     ds = config["distill_sets"][wildcards.distill_set]
     if ds["kind"] == "teacher":
-        ranking = f"results/teacher/{ds['teacher']}/{ds['first_stage']}/{ds['query_set']}.run"
+        ranking = R(f"teacher/{ds['teacher']}/{ds['first_stage']}/{ds['query_set']}.run")
     else:  # a first stage's own ranking (teacher-independent)
         ranking = first_stage_run(ds["ranker"], ds["query_set"])
     return {
@@ -13,7 +13,7 @@ def distill_inputs(wildcards):
     }
 
 
-DOCSTORE = "results/collection/docs.sqlite"
+DOCSTORE = R("collection/docs.sqlite")
 TRAIN_CODE = code_version("rankdistill.train", "rankdistill.model", "rankdistill.losses", "rankdistill.distill")
 
 
@@ -31,7 +31,7 @@ def student_start(student):
     """(input folder or None, reference): a dual student starts from its stage-1 model."""
     st = config["students"][student]
     if st.get("stage1"):
-        path = f"results/models/stage1/{st['stage1']}"
+        path = R(f"models/stage1/{st['stage1']}")
         return path, path
     return None, st["backbone"]
 
@@ -40,7 +40,7 @@ def student_inputs(wildcards):
     st = config["students"][wildcards.student]
     ds = config["distill_sets"][st["distill_set"]]
     inputs = {
-        "distill": f"results/distill/{st['distill_set']}.parquet",
+        "distill": R(f"distill/{st['distill_set']}.parquet"),
         "queries": query_file(ds["query_set"]),
         "docstore": DOCSTORE,
     }
@@ -55,16 +55,16 @@ def rerank_inputs(wildcards):
     inputs = {
         "run": first_stage_run(wildcards.first_stage, wildcards.query_set),
         "queries": query_file(wildcards.query_set),
-        "docstore": "results/collection/docs.sqlite",
+        "docstore": R("collection/docs.sqlite"),
     }
     if st["kind"] == "trained":
-        inputs["model"] = f"results/models/students/{wildcards.student}"
+        inputs["model"] = R(f"models/students/{wildcards.student}")
     return inputs
 
 
 def rerank_model(wildcards):
     st = config["students"][wildcards.student]
-    return st["model"] if st["kind"] == "pretrained" else f"results/models/students/{wildcards.student}"
+    return st["model"] if st["kind"] == "pretrained" else R(f"models/students/{wildcards.student}")
 
 
 def rerank_lengths(wildcards):

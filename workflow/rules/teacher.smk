@@ -9,12 +9,12 @@ rule teacher_llm:
     input:
         **TEACHER_INPUT,
     output:
-        run="results/teacher/{teacher}/{first_stage}/{query_set}.run",
-        summary="results/teacher/{teacher}/{first_stage}/{query_set}.json",
+        run=R("teacher/{teacher}/{first_stage}/{query_set}.run"),
+        summary=R("teacher/{teacher}/{first_stage}/{query_set}.json"),
     log:
-        "results/logs/teacher/{teacher}/{first_stage}/{query_set}.log",
+        R("logs/teacher/{teacher}/{first_stage}/{query_set}.log"),
     benchmark:
-        "results/benchmarks/teacher/{teacher}/{first_stage}/{query_set}.tsv"
+        R("benchmarks/teacher/{teacher}/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         teacher=_alternatives(llm_teachers(sharded=False)),
     params:
@@ -23,7 +23,7 @@ rule teacher_llm:
         limit_queries=teacher_limit,
         shard=0,
         shards=1,
-        cache_dir="results/scratch/teacher/{teacher}/{first_stage}/{query_set}",
+        cache_dir=R("scratch/teacher/{teacher}/{first_stage}/{query_set}"),
         convert_dir=teacher_convert_dir,
         code=code_version("rankdistill.teacher", "rankdistill.runs"),
     threads: 4
@@ -41,12 +41,12 @@ rule teacher_shard:
     input:
         **TEACHER_INPUT,
     output:
-        run="results/teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.run",
-        summary="results/teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.json",
+        run=R("teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.run"),
+        summary=R("teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.json"),
     log:
-        "results/logs/teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.log",
+        R("logs/teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.log"),
     benchmark:
-        "results/benchmarks/teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.tsv"
+        R("benchmarks/teacher/{teacher}/{first_stage}/{query_set}.shard-{shard}.tsv")
     wildcard_constraints:
         teacher=_alternatives(llm_teachers(sharded=True)),
         shard=r"\d+",
@@ -56,7 +56,7 @@ rule teacher_shard:
         limit_queries=teacher_limit,
         shard=lambda wc: int(wc.shard),
         shards=teacher_shards,
-        cache_dir="results/scratch/teacher/{teacher}/{first_stage}/{query_set}",
+        cache_dir=R("scratch/teacher/{teacher}/{first_stage}/{query_set}"),
         convert_dir=teacher_convert_dir,
         code=code_version("rankdistill.teacher", "rankdistill.runs"),
     threads: 4
@@ -75,10 +75,10 @@ rule teacher_gather:
         runs=teacher_shard_files("run"),
         summaries=teacher_shard_files("json"),
     output:
-        run="results/teacher/{teacher}/{first_stage}/{query_set}.run",
-        summary="results/teacher/{teacher}/{first_stage}/{query_set}.json",
+        run=R("teacher/{teacher}/{first_stage}/{query_set}.run"),
+        summary=R("teacher/{teacher}/{first_stage}/{query_set}.json"),
     log:
-        "results/logs/teacher/{teacher}/{first_stage}/{query_set}.log",
+        R("logs/teacher/{teacher}/{first_stage}/{query_set}.log"),
     wildcard_constraints:
         teacher=_alternatives(llm_teachers(sharded=True)),
     params:
@@ -96,20 +96,20 @@ rule teacher_gather:
 rule teacher_import:
     input:
         queries=query_file("{query_set}"),
-        docstore="results/collection/docs.sqlite",
+        docstore=R("collection/docs.sqlite"),
         source_file=imported_teacher_file,
     output:
-        run="results/teacher/{teacher}/{first_stage}/{query_set}.run",
+        run=R("teacher/{teacher}/{first_stage}/{query_set}.run"),
     log:
-        "results/logs/teacher/{teacher}/{first_stage}/{query_set}.log",
+        R("logs/teacher/{teacher}/{first_stage}/{query_set}.log"),
     benchmark:
-        "results/benchmarks/teacher/{teacher}/{first_stage}/{query_set}.tsv"
+        R("benchmarks/teacher/{teacher}/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         teacher=_alternatives(names_of_kind("teachers", "import")),
     params:
         source=imported_teacher_source,
         depth=lambda wc: config["teachers"][wc.teacher]["depth"],
-        cache_dir="results/cache/downloads",
+        cache_dir=R("cache/downloads"),
         code=code_version("rankdistill.retrieval.imported", "rankdistill.runs", "rankdistill.textfiles"),
     threads: 1
     resources:

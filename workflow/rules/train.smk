@@ -7,17 +7,17 @@ rule train_stage1:
     input:
         unpack(stage1_inputs),
     output:
-        model=directory("results/models/stage1/{stage1}"),
+        model=directory(R("models/stage1/{stage1}")),
     log:
-        "results/logs/train/stage1/{stage1}.log",
+        R("logs/train/stage1/{stage1}.log"),
     benchmark:
-        "results/benchmarks/train/stage1/{stage1}.tsv"
+        R("benchmarks/train/stage1/{stage1}.tsv")
     wildcard_constraints:
         stage1=_alternatives(config.get("stage1", {})),
     params:
         spec=lambda wc: setting("stage1", wc.stage1),
         model_files=stage1_model_files,
-        scratch=lambda wc: f"results/scratch/train/stage1/{wc.stage1}",
+        scratch=lambda wc: R(f"scratch/train/stage1/{wc.stage1}"),
         code=TRAIN_CODE,
     threads: 8
     resources:
@@ -34,18 +34,18 @@ rule train_student:
     input:
         unpack(student_inputs),
     output:
-        model=directory("results/models/students/{student}"),
+        model=directory(R("models/students/{student}")),
     log:
-        "results/logs/train/students/{student}.log",
+        R("logs/train/students/{student}.log"),
     benchmark:
-        "results/benchmarks/train/students/{student}.tsv"
+        R("benchmarks/train/students/{student}.tsv")
     wildcard_constraints:
         student=_alternatives(names_of_kind("students", "trained")),
     params:
         spec=lambda wc: setting("students", wc.student),
         start=lambda wc: student_start(wc.student)[1],
         model_files=student_model_files,
-        scratch=lambda wc: f"results/scratch/train/students/{wc.student}",
+        scratch=lambda wc: R(f"scratch/train/students/{wc.student}"),
         code=TRAIN_CODE,
     threads: 8
     resources:
