@@ -358,7 +358,7 @@ def figure_view(config: dict, name: str) -> dict:
 def check_outputs(config: dict) -> list[str]:
     """Reference checks of ``tables`` and ``figures`` (registered in rankdistill.config)."""
     problems: list[str] = []
-    names = {n for sec in ("first_stages", "teachers", "students") for n in (config.get(sec) or {})}
+    names = {n for sec in ("first_stages", "teachers", "rerankers", "students") for n in (config.get(sec) or {})}
     ev = config["evaluation"]
     measures = ev["measures"]
 
@@ -384,7 +384,7 @@ def check_outputs(config: dict) -> list[str]:
             continue
         for s in view["systems"]:
             if s not in names:
-                problems.append(f"{key}.systems: {s!r} is not a first stage, teacher or student")
+                problems.append(f"{key}.systems: {s!r} is not a first stage, teacher, re-ranker or student")
         if view["baseline"] is not None and view["baseline"] not in view["systems"]:
             problems.append(f"{key}.baseline: {view['baseline']!r} is not one of the table's rows {view['systems']}")
         columns(key, spec)

@@ -1,5 +1,7 @@
-# Students (trained or released checkpoints) re-rank each evaluated first stage's top-k
-# (inference.depth, default evaluation.depth); the runs join the table through system_run().
+# Re-ranking: students (trained or released checkpoints) and the `rerankers:` section (bi-encoders, ColBERT,
+# released cross-encoders, stage-1 models) re-rank each evaluated first stage's top-k; the runs join the table
+# through system_run(). One rule per scorer: cross-encoders (students, `cross-encoder` and `stage1` re-rankers)
+# share `rerank`; bi-encoders `rerank_dense`; ColBERT `rerank_colbert`.
 
 
 rule rerank:
@@ -12,12 +14,12 @@ rule rerank:
     benchmark:
         "results/benchmarks/rerank/{student}/{first_stage}/{query_set}.tsv"
     wildcard_constraints:
-        student=_alternatives(config.get("students", {})),
+        student=_alternatives(list(config.get("students", {})) + names_of_kind("rerankers", "cross-encoder", "stage1")),
     params:
         model=rerank_model,
-        depth=lambda wc: config["students"][wc.student]["inference"]["depth"] or EVAL["depth"],
+        depth=rerank_depth,
         lengths=rerank_lengths,
-        inference=lambda wc: {k: v for k, v in config["students"][wc.student]["inference"].items() if k != "depth"},
+        inference=rerank_inference,
         code=code_version("rankdistill.rerank", "rankdistill.model", "rankdistill.packed", "rankdistill.runs"),
     threads: 4
     resources:
@@ -28,3 +30,72 @@ rule rerank:
         "../../envs/students.yaml"
     script:
         "../scripts/rerank.py"
+
+
+RERANK_INPUT = dict(
+    run=lambda wc: first_stage_run(wc.first_stage, wc.query_set),
+    queries=query_file("{query_set}"),
+    docstore="results/collection/docs.sqlite",
+)
+
+
+def reranker_settings(wildcards):
+    """The settings that change a bi-encoder / ColBERT re-ranker's run (not label, evaluate, depth)."""
+    r = config["rerankers"][wildcards.reranker]
+    return {k: v for k, v in r.items() if k not in ("kind", "label", "evaluate", "depth")}
+
+
+def reranker_depth(wildcards):
+    return config["rerankers"][wildcards.reranker]["depth"] or EVAL["depth"]
+
+
+rule rerank_dense:
+    input:
+        **RERANK_INPUT,
+    output:
+        run="results/rerank/{reranker}/{first_stage}/{query_set}.run",
+    log:
+        "results/logs/rerank/{reranker}/{first_stage}/{query_set}.log",
+    benchmark:
+        "results/benchmarks/rerank/{reranker}/{first_stage}/{query_set}.tsv"
+    wildcard_constraints:
+        reranker=_alternatives(names_of_kind("rerankers", "dense")),
+    params:
+        settings=reranker_settings,
+        depth=reranker_depth,
+        code=code_version("rankdistill.retrieval.dense", "rankdistill.retrieval.encoders", "rankdistill.runs"),
+    threads: 4
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(120),
+        gpu=1,
+    conda:
+        "../../envs/neural.yaml"
+    script:
+        "../scripts/rerank_dense.py"
+
+
+rule rerank_colbert:
+    input:
+        **RERANK_INPUT,
+    output:
+        run="results/rerank/{reranker}/{first_stage}/{query_set}.run",
+    log:
+        "results/logs/rerank/{reranker}/{first_stage}/{query_set}.log",
+    benchmark:
+        "results/benchmarks/rerank/{reranker}/{first_stage}/{query_set}.tsv"
+    wildcard_constraints:
+        reranker=_alternatives(names_of_kind("rerankers", "colbert")),
+    params:
+        settings=reranker_settings,
+        depth=reranker_depth,
+        code=code_version("rankdistill.retrieval.colbert", "rankdistill.retrieval.encoders", "rankdistill.runs"),
+    threads: 4
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(120),
+        gpu=1,
+    conda:
+        "../../envs/neural.yaml"
+    script:
+        "../scripts/rerank_colbert.py"

@@ -50,26 +50,51 @@ def student_inputs(wildcards):
     return inputs
 
 
+def cross_encoder_entry(name):
+    """(section, settings) of a cross-encoder that re-ranks: a student, or a `cross-encoder` / `stage1` re-ranker."""
+    if name in config.get("students", {}):
+        return "students", config["students"][name]
+    return "rerankers", config["rerankers"][name]
+
+
+def cross_encoder_folder(name):
+    """The results/ folder of a model this workflow trains (None: a released checkpoint)."""
+    section, st = cross_encoder_entry(name)
+    if section == "students":
+        return f"results/models/students/{name}" if st["kind"] == "trained" else None
+    return f"results/models/stage1/{st['stage1']}" if st["kind"] == "stage1" else None
+
+
 def rerank_inputs(wildcards):
-    st = config["students"][wildcards.student]
     inputs = {
         "run": first_stage_run(wildcards.first_stage, wildcards.query_set),
         "queries": query_file(wildcards.query_set),
         "docstore": "results/collection/docs.sqlite",
     }
-    if st["kind"] == "trained":
-        inputs["model"] = f"results/models/students/{wildcards.student}"
+    folder = cross_encoder_folder(wildcards.student)
+    if folder:
+        inputs["model"] = folder
     return inputs
 
 
 def rerank_model(wildcards):
-    st = config["students"][wildcards.student]
-    return st["model"] if st["kind"] == "pretrained" else f"results/models/students/{wildcards.student}"
+    return cross_encoder_folder(wildcards.student) or cross_encoder_entry(wildcards.student)[1]["model"]
+
+
+def rerank_depth(wildcards):
+    """Students: inference.depth; re-rankers: depth (null: evaluation.depth)."""
+    section, st = cross_encoder_entry(wildcards.student)
+    depth = st["inference"]["depth"] if section == "students" else st["depth"]
+    return depth or EVAL["depth"]
+
+
+def rerank_inference(wildcards):
+    return {k: v for k, v in cross_encoder_entry(wildcards.student)[1]["inference"].items() if k != "depth"}
 
 
 def rerank_lengths(wildcards):
-    """Length overrides: a pretrained checkpoint's own unless set; a trained student's are in its folder."""
-    st = config["students"][wildcards.student]
-    if st["kind"] == "pretrained":
+    """Length overrides: a released checkpoint's own unless set; a trained model's are in its folder."""
+    st = cross_encoder_entry(wildcards.student)[1]
+    if cross_encoder_folder(wildcards.student) is None:
         return {"query_length": st.get("query_length"), "doc_length": st.get("doc_length")}
     return {"query_length": None, "doc_length": None}
