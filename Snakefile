@@ -35,6 +35,7 @@ include: "workflow/rules/rerank.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/ablations_common.smk"
 include: "workflow/rules/ablations.smk"
+include: "workflow/rules/report.smk"
 
 
 onstart:
@@ -47,3 +48,4 @@ rule all:
         table="results/table.tex",
         ablation_tables=expand("results/ablation_{name}.tex", name=config.get("tables", {})),
         figures=expand("results/figures/{name}.{ext}", name=config.get("figures", {}), ext=("pdf", "png")),
+        provenance="results/provenance.md",

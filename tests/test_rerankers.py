@@ -113,6 +113,16 @@ def test_default_config_reranks_bm25_with_the_minilm_bi_encoder(minilm, workflow
     assert jobs["rerank_dense"] == 2  # BM25 x (test-a, test-b); "--" under the dense first stage
     out = wf.snakemake("-n", "results/table.tex").stdout
     assert "results/rerank/minilm-bi/bm25/test-a.run" in out and "results/rerank/minilm-bi/dense" not in out
+    # a re-ranker is a row of an extra table too (its cells only)
+    cfg["tables"]["rr"] = {"systems": ["bm25", "minilm-bi"], "first_stages": ["bm25"], "query_sets": ["test-b"]}
+    wf.write_config(rdconfig.validate(cfg))
+    out = wf.snakemake("-n", "results/ablation_rr.tex").stdout
+    job = out[out.index("rule ablation_table:"):]
+    job = job[:job.index("reason:")]
+    assert "results/eval/minilm-bi/bm25/test-b.tsv" in job and "results/eval/bm25/bm25/test-b.tsv" in job
+    assert "test-a" not in job
+    cfg["tables"]["rr"]["systems"] = ["bm25", "minilm-bx"]
+    assert "tables.rr.systems: 'minilm-bx' is not a first stage, teacher, re-ranker or student" in _problems(cfg)
 
 
 def _ndcg10(run: pd.DataFrame, qrels_path) -> float:

@@ -32,23 +32,6 @@ rule rerank:
         "../scripts/rerank.py"
 
 
-RERANK_INPUT = dict(
-    run=lambda wc: first_stage_run(wc.first_stage, wc.query_set),
-    queries=query_file("{query_set}"),
-    docstore="results/collection/docs.sqlite",
-)
-
-
-def reranker_settings(wildcards):
-    """The settings that change a bi-encoder / ColBERT re-ranker's run (not label, evaluate, depth)."""
-    r = config["rerankers"][wildcards.reranker]
-    return {k: v for k, v in r.items() if k not in ("kind", "label", "evaluate", "depth")}
-
-
-def reranker_depth(wildcards):
-    return config["rerankers"][wildcards.reranker]["depth"] or EVAL["depth"]
-
-
 rule rerank_dense:
     input:
         **RERANK_INPUT,

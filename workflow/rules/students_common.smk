@@ -98,3 +98,22 @@ def rerank_lengths(wildcards):
     if cross_encoder_folder(wildcards.student) is None:
         return {"query_length": st.get("query_length"), "doc_length": st.get("doc_length")}
     return {"query_length": None, "doc_length": None}
+
+
+# --- bi-encoder and ColBERT re-rankers (rerank.smk: rerank_dense, rerank_colbert) ---
+
+RERANK_INPUT = dict(
+    run=lambda wc: first_stage_run(wc.first_stage, wc.query_set),
+    queries=query_file("{query_set}"),
+    docstore="results/collection/docs.sqlite",
+)
+
+
+def reranker_settings(wildcards):
+    """The settings that change a bi-encoder / ColBERT re-ranker's run (not label, evaluate, depth)."""
+    r = config["rerankers"][wildcards.reranker]
+    return {k: v for k, v in r.items() if k not in ("kind", "label", "evaluate", "depth")}
+
+
+def reranker_depth(wildcards):
+    return config["rerankers"][wildcards.reranker]["depth"] or EVAL["depth"]

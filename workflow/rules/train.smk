@@ -7,7 +7,9 @@ rule train_stage1:
     input:
         unpack(stage1_inputs),
     output:
-        model=directory("results/models/stage1/{stage1}"),
+        model=report(directory("results/models/stage1/{stage1}"), patterns=["loss.png", "metrics.csv"],
+                     caption="../report/stage1_curve.rst", category="Training", subcategory="Stage 1: {stage1}",
+                     labels={"model": "{stage1}", "stage": "1"}),
     log:
         "results/logs/train/stage1/{stage1}.log",
     benchmark:
@@ -33,7 +35,9 @@ rule train_student:
     input:
         unpack(student_inputs),
     output:
-        model=directory("results/models/students/{student}"),
+        model=report(directory("results/models/students/{student}"), patterns=["loss.png", "metrics.csv"],
+                     caption="../report/training_curve.rst", category="Training", subcategory="Student: {student}",
+                     labels={"model": "{student}", "stage": "2"}),
     log:
         "results/logs/train/students/{student}.log",
     benchmark:

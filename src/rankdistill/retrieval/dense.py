@@ -229,17 +229,21 @@ def rerank_run(run: pd.DataFrame, queries: pd.DataFrame, docstore: DocStore, enc
     """
     run, qtext = candidate_texts(run, queries, source, depth)
     qids = list(dict.fromkeys(run["qid"]))
+    chunks = [qids[c : c + query_chunk] for c in range(0, len(qids), query_chunk)]
+    parts = [run[run["qid"].isin(set(chunk_q))] for chunk_q in chunks]
     out = []
-    bar = encoders.progress(len(run), "re-ranking", "pair")
-    for c in range(0, len(qids), query_chunk):
-        chunk_q = qids[c : c + query_chunk]
-        part = run[run["qid"].isin(set(chunk_q))]
+    bar = encoders.progress(sum(p["docno"].nunique() for p in parts), "re-ranking (passages encoded)", "passage")
+    for chunk_q, part in zip(chunks, parts):
         docnos = list(dict.fromkeys(part["docno"]))
         try:
             texts = docstore.get_many(docnos)
         except KeyError as e:
             raise InputError(source, f"passages missing from the document store: {e}") from None
-        dvec = encoder.encode_docs([texts[d] for d in docnos])
+        dvec = np.zeros((len(docnos), encoder.dim), dtype=np.float32)
+        step = max(encoder.batch_size * 4, 1)
+        for b in range(0, len(docnos), step):  # the bar moves every few batches, not per chunk of queries
+            dvec[b : b + step] = encoder.encode_docs([texts[d] for d in docnos[b : b + step]])
+            bar.update(len(docnos[b : b + step]))
         qvec = encoder.encode_queries([qtext[q] for q in chunk_q])
         drow = {d: i for i, d in enumerate(docnos)}
         qrow = {q: i for i, q in enumerate(chunk_q)}
@@ -248,7 +252,6 @@ def rerank_run(run: pd.DataFrame, queries: pd.DataFrame, docstore: DocStore, enc
         scores = np.einsum("ij,ij->i", qvec[qi], dvec[di])
         out.append(pd.DataFrame({"qid": part["qid"].to_numpy(), "docno": part["docno"].to_numpy(),
                                  "score": scores.astype(np.float64)}))
-        bar.update(len(part))
     bar.close()
     return pd.concat(out, ignore_index=True) if out else run.iloc[:0][["qid", "docno", "score"]]
 
