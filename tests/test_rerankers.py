@@ -239,6 +239,7 @@ DL_MINILM = {"dl19": 0.6424, "dl20": 0.6081}
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # ~9,700 passages through MiniLM at 256 tokens: a few minutes on 2 free cores
 def test_minilm_reranks_the_official_trec_dl_bm25_runs_through_the_pipeline(trec_dl, minilm, workflow_factory,
                                                                             tmp_path):
     n = _merged_collection(trec_dl, tmp_path / "passages.jsonl")
@@ -254,10 +255,31 @@ def test_minilm_reranks_the_official_trec_dl_bm25_runs_through_the_pipeline(trec
                        "measures": ["nDCG@10"], "baseline": "bm25"},
     }
     wf = workflow_factory(cfg)
-    wf.snakemake("results/table.csv")
+    wf.snakemake("results/table.csv", timeout=3500)
     long = pd.read_csv(wf.root / "results" / "table.csv")
     got = {(r.system, r.query_set): r.value for r in long.itertuples()}
     for y in ("dl19", "dl20"):
         assert got[("bm25", y)] == pytest.approx(DL_BM25[y], abs=1e-4)
         assert got[("minilm", y)] == pytest.approx(DL_MINILM[y], abs=1e-4)
     assert set(long[long.system == "minilm"].n_queries) == {43, 54}
+
+
+def test_bad_runs_are_input_errors_naming_the_run_file(tmp_path, bert_tiny, folders):
+    from rankdistill.datasets.docstore import build_docstore
+    from rankdistill.errors import InputError
+    from rankdistill.retrieval import colbert, dense
+
+    build_docstore(iter([{"docno": "d1", "text": "a passage"}, {"docno": "d2", "text": "another one"}]),
+                   tmp_path / "docs.sqlite")
+    (tmp_path / "q.tsv").write_text("q1\tfirst query\n")
+    (tmp_path / "unknown-query.run").write_text("q1 Q0 d1 1 2.0 x\nq9 Q0 d2 1 1.0 x\n")
+    (tmp_path / "unknown-doc.run").write_text("q1 Q0 d1 1 2.0 x\nq1 Q0 d7 2 1.0 x\n")
+    args = (tmp_path / "q.tsv", tmp_path / "docs.sqlite", tmp_path / "out.run")
+    for rerank, model in ((dense.rerank, bert_tiny), (colbert.rerank, folders["colbert"])):
+        with pytest.raises(InputError, match=r"unknown-query.run.*1 queries of the run have no text.*q9"):
+            rerank(tmp_path / "unknown-query.run", *args, model=model)
+        with pytest.raises(InputError, match=r"unknown-doc.run.*passages missing from the document store.*d7"):
+            rerank(tmp_path / "unknown-doc.run", *args, model=model)
+        assert not (tmp_path / "out.run").exists()
+    dense.rerank(tmp_path / "unknown-doc.run", *args, model=bert_tiny, depth=1)  # d7 is below the depth
+    assert (tmp_path / "out.run").read_text().split()[:3] == ["q1", "Q0", "d1"]
