@@ -36,6 +36,7 @@ include: "workflow/rules/rerank.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/ablations_common.smk"
 include: "workflow/rules/ablations.smk"
+include: "workflow/rules/report.smk"
 
 
 onstart:
@@ -50,3 +51,4 @@ rule all:
         table=R("table.tex"),
         ablation_tables=expand(R("ablation_{name}.tex"), name=config.get("tables", {})),
         figures=expand(R("figures/{name}.{ext}"), name=config.get("figures", {}), ext=("pdf", "png")),
+        provenance=R("provenance.md"),

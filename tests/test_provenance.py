@@ -223,7 +223,8 @@ def test_every_report_caption_renders():
 
     root = Path(__file__).resolve().parents[1]
     cfg = yaml.safe_load((root / "config" / "config.yaml").read_text())
-    smk = SimpleNamespace(config=cfg, wildcards=SimpleNamespace(student="s1", ablation="depth", figure="subsampling"))
+    smk = SimpleNamespace(config=cfg, wildcards=SimpleNamespace(student="minilm-dual-ranknet", stage1="minilm-infonce",
+                                                                ablation="depth", figure="subsampling"))
     captions = sorted((root / "workflow" / "report").glob("*.rst"))
     assert {"workflow.rst", "table.rst"} <= {p.name for p in captions}
     for p in captions:

@@ -66,7 +66,7 @@ def test_rerun_distill_set_needs_teacher_of_that_depth():
 
 def test_dag_shares_stage1_between_dual_students(workflow_factory, tmp_path):
     (tmp_path / "released").mkdir()
-    (tmp_path / "released" / "config.json").write_text("{}")
+    (tmp_path / "released" / "config.json").write_text('{"architectures": ["BertForSequenceClassification"]}')
     cfg = students_config()
     cfg["students"]["zoo"] = {"kind": "pretrained", "model": str(tmp_path / "released")}
     jobs = workflow_factory(cfg).jobs("results/table.tex")

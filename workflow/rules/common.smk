@@ -24,7 +24,7 @@ cap_local_cores(workflow)  # --cores never above the CPUs this machine gives the
 
 EVAL = config["evaluation"]
 SYSTEMS = rdconfig.systems(config)
-SYSTEM_NAMES = [n for key in ("first_stages", "teachers", "students") for n in config.get(key, {})]
+SYSTEM_NAMES = [n for _, key in rdconfig.SYSTEM_SECTIONS for n in config.get(key, {})]
 
 
 def _alternatives(names):
@@ -40,7 +40,7 @@ def first_stage_run(first_stage, query_set):
 
 
 def system_run(system, first_stage, query_set):
-    """The run file a system produces for (first stage, query set)."""
+    """The run file a system produces for (first stage, query set) (re-rankers and students: results/rerank/)."""
     kind = rdconfig.system_kind(config, system)
     if kind == "first_stage":
         return first_stage_run(system, query_set)
@@ -51,6 +51,7 @@ def system_run(system, first_stage, query_set):
 
 def table_cells(systems=None, first_stages=None, query_sets=None):
     """(system, first stage, query set) cells of the table (default: the main one): first stages only in their own column."""
+    from rankdistill.reranker_config import evaluates
     from rankdistill.teacher_config import teacher_cells
 
     cells = []
@@ -62,6 +63,8 @@ def table_cells(systems=None, first_stages=None, query_sets=None):
             for qs in query_sets or EVAL["query_sets"]:
                 if kind == "teacher" and (fs, qs) not in teacher_cells(config, s):
                     continue  # a teacher evaluated on some cells only (the table shows "--")
+                if kind == "reranker" and not evaluates(config, s, fs, qs):
+                    continue  # likewise a re-ranker with `evaluate`
                 cells.append((s, fs, qs))
     return cells
 
@@ -122,7 +125,7 @@ def system_labels():
     """Display names: each named thing's own ``label`` key, if it has one."""
     return {
         name: spec["label"]
-        for section in ("first_stages", "teachers", "students")
+        for _, section in rdconfig.SYSTEM_SECTIONS
         for name, spec in config.get(section, {}).items()
         if isinstance(spec, dict) and spec.get("label")
     }

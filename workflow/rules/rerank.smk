@@ -1,5 +1,7 @@
-# Students (trained or released checkpoints) re-rank each evaluated first stage's top-k
-# (inference.depth, default evaluation.depth); the runs join the table through system_run().
+# Re-ranking: students (trained or released checkpoints) and the `rerankers:` section (bi-encoders, ColBERT,
+# released cross-encoders, stage-1 models) re-rank each evaluated first stage's top-k; the runs join the table
+# through system_run(). One rule per scorer: cross-encoders (students, `cross-encoder` and `stage1` re-rankers)
+# share `rerank`; bi-encoders `rerank_dense`; ColBERT `rerank_colbert`.
 
 
 rule rerank:
@@ -12,13 +14,13 @@ rule rerank:
     benchmark:
         R("benchmarks/rerank/{student}/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
-        student=_alternatives(config.get("students", {})),
+        student=_alternatives(list(config.get("students", {})) + names_of_kind("rerankers", "cross-encoder", "stage1")),
     params:
         model=rerank_model,
-        model_files=student_model_files,
-        depth=lambda wc: config["students"][wc.student]["inference"]["depth"] or EVAL["depth"],
+        model_files=rerank_model_files,
+        depth=rerank_depth,
         lengths=rerank_lengths,
-        inference=lambda wc: {k: v for k, v in config["students"][wc.student]["inference"].items() if k != "depth"},
+        inference=rerank_inference,
         code=code_version("rankdistill.rerank", "rankdistill.model", "rankdistill.packed", "rankdistill.runs"),
     threads: 4
     resources:
@@ -29,3 +31,57 @@ rule rerank:
         "../../envs/students.yaml"
     script:
         "../scripts/rerank.py"
+
+
+rule rerank_dense:
+    input:
+        **RERANK_INPUT,
+    output:
+        run=R("rerank/{reranker}/{first_stage}/{query_set}.run"),
+    log:
+        R("logs/rerank/{reranker}/{first_stage}/{query_set}.log"),
+    benchmark:
+        R("benchmarks/rerank/{reranker}/{first_stage}/{query_set}.tsv")
+    wildcard_constraints:
+        reranker=_alternatives(names_of_kind("rerankers", "dense")),
+    params:
+        settings=reranker_settings,
+        model_files=reranker_model_files,
+        depth=reranker_depth,
+        code=code_version("rankdistill.retrieval.dense", "rankdistill.retrieval.encoders", "rankdistill.runs"),
+    threads: 4
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(120),
+        gpu=1,
+    conda:
+        "../../envs/neural.yaml"
+    script:
+        "../scripts/rerank_dense.py"
+
+
+rule rerank_colbert:
+    input:
+        **RERANK_INPUT,
+    output:
+        run=R("rerank/{reranker}/{first_stage}/{query_set}.run"),
+    log:
+        R("logs/rerank/{reranker}/{first_stage}/{query_set}.log"),
+    benchmark:
+        R("benchmarks/rerank/{reranker}/{first_stage}/{query_set}.tsv")
+    wildcard_constraints:
+        reranker=_alternatives(names_of_kind("rerankers", "colbert")),
+    params:
+        settings=reranker_settings,
+        model_files=reranker_model_files,
+        depth=reranker_depth,
+        code=code_version("rankdistill.retrieval.colbert", "rankdistill.retrieval.encoders", "rankdistill.runs"),
+    threads: 4
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(120),
+        gpu=1,
+    conda:
+        "../../envs/neural.yaml"
+    script:
+        "../scripts/rerank_colbert.py"

@@ -50,27 +50,52 @@ def student_inputs(wildcards):
     return inputs
 
 
+def cross_encoder_entry(name):
+    """(section, settings) of a cross-encoder that re-ranks: a student, or a `cross-encoder` / `stage1` re-ranker."""
+    if name in config.get("students", {}):
+        return "students", config["students"][name]
+    return "rerankers", config["rerankers"][name]
+
+
+def cross_encoder_folder(name):
+    """The results/ folder of a model this workflow trains (None: a released checkpoint)."""
+    section, st = cross_encoder_entry(name)
+    if section == "students":
+        return R(f"models/students/{name}") if st["kind"] == "trained" else None
+    return R(f"models/stage1/{st['stage1']}") if st["kind"] == "stage1" else None
+
+
 def rerank_inputs(wildcards):
-    st = config["students"][wildcards.student]
     inputs = {
         "run": first_stage_run(wildcards.first_stage, wildcards.query_set),
         "queries": query_file(wildcards.query_set),
         "docstore": R("collection/docs.sqlite"),
     }
-    if st["kind"] == "trained":
-        inputs["model"] = R(f"models/students/{wildcards.student}")
+    folder = cross_encoder_folder(wildcards.student)
+    if folder:
+        inputs["model"] = folder
     return inputs
 
 
 def rerank_model(wildcards):
-    st = config["students"][wildcards.student]
-    return st["model"] if st["kind"] == "pretrained" else R(f"models/students/{wildcards.student}")
+    return cross_encoder_folder(wildcards.student) or cross_encoder_entry(wildcards.student)[1]["model"]
+
+
+def rerank_depth(wildcards):
+    """Students: inference.depth; re-rankers: depth (null: evaluation.depth)."""
+    section, st = cross_encoder_entry(wildcards.student)
+    depth = st["inference"]["depth"] if section == "students" else st["depth"]
+    return depth or EVAL["depth"]
+
+
+def rerank_inference(wildcards):
+    return {k: v for k, v in cross_encoder_entry(wildcards.student)[1]["inference"].items() if k != "depth"}
 
 
 def rerank_lengths(wildcards):
-    """Length overrides: a pretrained checkpoint's own unless set; a trained student's are in its folder."""
-    st = config["students"][wildcards.student]
-    if st["kind"] == "pretrained":
+    """Length overrides: a released checkpoint's own unless set; a trained model's are in its folder."""
+    st = cross_encoder_entry(wildcards.student)[1]
+    if cross_encoder_folder(wildcards.student) is None:
         return {"query_length": st.get("query_length"), "doc_length": st.get("doc_length")}
     return {"query_length": None, "doc_length": None}
 
@@ -87,3 +112,34 @@ def student_model_files(wildcards):
     """
     st = config["students"][wildcards.student]
     return model_files(st.get("model") if st["kind"] == "pretrained" else (None if st.get("stage1") else st.get("backbone")))
+
+
+# --- bi-encoder and ColBERT re-rankers (rerank.smk: rerank_dense, rerank_colbert) ---
+
+RERANK_INPUT = dict(
+    run=lambda wc: first_stage_run(wc.first_stage, wc.query_set),
+    queries=query_file("{query_set}"),
+    docstore=R("collection/docs.sqlite"),
+)
+
+
+def rerank_model_files(wildcards):
+    """Fingerprint of a released cross-encoder that re-ranks (a trained or stage-1 folder is an input instead)."""
+    if cross_encoder_folder(wildcards.student):
+        return None
+    return model_files(cross_encoder_entry(wildcards.student)[1].get("model"))
+
+
+def reranker_model_files(wildcards):
+    """Fingerprint of a bi-encoder / ColBERT re-ranker's model."""
+    return model_files(config["rerankers"][wildcards.reranker].get("model"))
+
+
+def reranker_settings(wildcards):
+    """The settings that change a bi-encoder / ColBERT re-ranker's run (not label, evaluate, depth)."""
+    r = config["rerankers"][wildcards.reranker]
+    return {k: v for k, v in r.items() if k not in ("kind", "label", "evaluate", "depth")}
+
+
+def reranker_depth(wildcards):
+    return config["rerankers"][wildcards.reranker]["depth"] or EVAL["depth"]

@@ -7,7 +7,9 @@ rule train_stage1:
     input:
         unpack(stage1_inputs),
     output:
-        model=directory(R("models/stage1/{stage1}")),
+        model=report(directory(R("models/stage1/{stage1}")), patterns=["{curve,loss}.png", "{log,metrics}.csv"],
+                     caption="../report/stage1_curve.rst", category="Training", subcategory="Stage 1: {stage1}",
+                     labels={"model": "{stage1}", "stage": "1"}),
     log:
         R("logs/train/stage1/{stage1}.log"),
     benchmark:
@@ -34,7 +36,9 @@ rule train_student:
     input:
         unpack(student_inputs),
     output:
-        model=directory(R("models/students/{student}")),
+        model=report(directory(R("models/students/{student}")), patterns=["{curve,loss}.png", "{log,metrics}.csv"],
+                     caption="../report/training_curve.rst", category="Training", subcategory="Student: {student}",
+                     labels={"model": "{student}", "stage": "2"}),
     log:
         R("logs/train/students/{student}.log"),
     benchmark:

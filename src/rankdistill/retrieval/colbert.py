@@ -335,6 +335,59 @@ def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os
     return {"queries": int(len(topics)), "results": w.rows}
 
 
+# --- re-ranking a run ---------------------------------------------------------------------
+
+def rerank_run(run, queries, docstore: DocStore, encoder: "ColBERT", depth: int | None = 100, source: str = "run"):
+    """MaxSim scores of each query's top ``depth`` candidates of ``run`` (``qid, docno, score``).
+
+    The candidates' token vectors are computed on the fly (float32; exact search reads float16
+    shards, so scores agree to about 1e-3). One query at a time: memory is one candidate list.
+    """
+    import pandas as pd
+    import torch
+
+    from .dense import candidate_texts
+
+    run, qtext = candidate_texts(run, queries, source, depth)
+    out = []
+    bar = encoders.progress(run["qid"].nunique(), "MaxSim re-ranking", "query")
+    for qid, part in run.groupby("qid", sort=False):
+        texts = docstore_texts(docstore, part["docno"], source)
+        demb = encoder.encode_docs(texts)
+        q = torch.from_numpy(encoder.encode_queries([qtext[qid]])).to(encoder.device)
+        tok = torch.from_numpy(np.concatenate(demb)).to(encoder.device)
+        lens = torch.tensor([len(e) for e in demb], dtype=torch.long, device=encoder.device)
+        scores = maxsim(q, tok, lens)[0].cpu().numpy()
+        out.append(pd.DataFrame({"qid": part["qid"].to_numpy(), "docno": part["docno"].to_numpy(),
+                                 "score": scores.astype(np.float64)}))
+        bar.update(1)
+    bar.close()
+    return pd.concat(out, ignore_index=True) if out else run.iloc[:0][["qid", "docno", "score"]]
+
+
+def docstore_texts(docstore: DocStore, docnos, source: str) -> list[str]:
+    try:
+        texts = docstore.get_many(list(docnos))
+    except KeyError as e:
+        raise InputError(source, f"passages missing from the document store: {e}") from None
+    return [texts[d] for d in docnos]
+
+
+def rerank(run: str | os.PathLike, queries: str | os.PathLike, docstore: str | os.PathLike, out: str | os.PathLike,
+           model: str, query_length: int | None = None, doc_length: int | None = None, depth: int | None = 100,
+           batch_size: int = 32, threads: int = 1, device: str | None = None, tag: str = "colbert"):
+    """The rerankers' ``kind: colbert`` rule: re-score the top ``depth`` of ``run`` by MaxSim, write a run."""
+    from ..runs import read_run, write_run
+
+    encoders.set_threads(threads)
+    enc = ColBERT(model, query_length=query_length, doc_length=doc_length, batch_size=batch_size, device=device)
+    with DocStore(docstore) as store:
+        res = rerank_run(read_run(run), read_queries(queries), store, enc, depth, source=str(run))
+    write_run(res, out, tag=tag)
+    log.info("re-ranked %d candidates of %d queries with %s (MaxSim)", len(res), res["qid"].nunique(), model)
+    return res
+
+
 # --- PLAID (approximate) through fast-plaid ------------------------------------------------
 
 PLAID_HINT = (

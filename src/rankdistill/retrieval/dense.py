@@ -209,27 +209,41 @@ def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os
     return {"queries": int(len(topics)), "results": w.rows}
 
 
-def rerank_run(run: pd.DataFrame, queries: pd.DataFrame, docstore: DocStore, encoder: BiEncoder,
-               depth: int | None = 100, query_chunk: int = 256) -> pd.DataFrame:
-    """Re-score each query's top ``depth`` candidates of ``run`` with the bi-encoder.
-
-    Works query chunk by query chunk (memory bounded by the chunk's candidates). Queries of the
-    run without text in ``queries`` are an error.
-    """
+def candidate_texts(run: pd.DataFrame, queries: pd.DataFrame, source: str, depth: int | None):
+    """(run cut to ``depth``, qid -> query text); a run query without text is an InputError naming ``source``."""
     run = cut(run, depth)
     qtext = dict(zip(queries["qid"].astype(str), queries["query"]))
     missing = sorted(set(run["qid"]) - set(qtext))
     if missing:
-        raise KeyError(f"{len(missing)} run queries have no text, e.g. {missing[:5]}")
+        raise InputError(source, f"{len(missing)} queries of the run have no text in the query set, e.g. {missing[:5]}")
+    return run, qtext
+
+
+def rerank_run(run: pd.DataFrame, queries: pd.DataFrame, docstore: DocStore, encoder: BiEncoder,
+               depth: int | None = 100, query_chunk: int = 256, source: str = "run") -> pd.DataFrame:
+    """Re-score each query's top ``depth`` candidates of ``run`` with the bi-encoder.
+
+    Works query chunk by query chunk (memory bounded by the chunk's candidates; each distinct
+    passage of a chunk is encoded once). Queries of the run without text in ``queries`` and
+    passages missing from the store are an :class:`InputError` naming ``source``.
+    """
+    run, qtext = candidate_texts(run, queries, source, depth)
     qids = list(dict.fromkeys(run["qid"]))
+    chunks = [qids[c : c + query_chunk] for c in range(0, len(qids), query_chunk)]
+    parts = [run[run["qid"].isin(set(chunk_q))] for chunk_q in chunks]
     out = []
-    bar = encoders.progress(len(qids), "re-ranking", "query")
-    for c in range(0, len(qids), query_chunk):
-        chunk_q = qids[c : c + query_chunk]
-        part = run[run["qid"].isin(set(chunk_q))]
+    bar = encoders.progress(sum(p["docno"].nunique() for p in parts), "re-ranking (passages encoded)", "passage")
+    for chunk_q, part in zip(chunks, parts):
         docnos = list(dict.fromkeys(part["docno"]))
-        texts = docstore.get_many(docnos)
-        dvec = encoder.encode_docs([texts[d] for d in docnos])
+        try:
+            texts = docstore.get_many(docnos)
+        except KeyError as e:
+            raise InputError(source, f"passages missing from the document store: {e}") from None
+        dvec = np.zeros((len(docnos), encoder.dim), dtype=np.float32)
+        step = max(encoder.batch_size * 4, 1)
+        for b in range(0, len(docnos), step):  # the bar moves every few batches, not per chunk of queries
+            dvec[b : b + step] = encoder.encode_docs([texts[d] for d in docnos[b : b + step]])
+            bar.update(len(docnos[b : b + step]))
         qvec = encoder.encode_queries([qtext[q] for q in chunk_q])
         drow = {d: i for i, d in enumerate(docnos)}
         qrow = {q: i for i, q in enumerate(chunk_q)}
@@ -238,7 +252,6 @@ def rerank_run(run: pd.DataFrame, queries: pd.DataFrame, docstore: DocStore, enc
         scores = np.einsum("ij,ij->i", qvec[qi], dvec[di])
         out.append(pd.DataFrame({"qid": part["qid"].to_numpy(), "docno": part["docno"].to_numpy(),
                                  "score": scores.astype(np.float64)}))
-        bar.update(len(chunk_q))
     bar.close()
     return pd.concat(out, ignore_index=True) if out else run.iloc[:0][["qid", "docno", "score"]]
 
@@ -247,9 +260,13 @@ def rerank(run: str | os.PathLike, queries: str | os.PathLike, docstore: str | o
            out: str | os.PathLike, model: str, pooling: str = "auto", similarity: str = "auto",
            query_length: int = 64, doc_length: int = 256, query_prefix: str = "", doc_prefix: str = "",
            depth: int | None = 100, batch_size: int = 64, threads: int = 1, tag: str = "dense") -> pd.DataFrame:
-    """File version of :func:`rerank_run`: read a run, re-score its top ``depth``, write a run."""
+    """File version of :func:`rerank_run` (the rerankers' ``kind: dense`` rule): read a run, re-score its
+    top ``depth``, write a run."""
     encoders.set_threads(threads)
     enc = _encoder(model, pooling, similarity, query_length, doc_length, query_prefix, doc_prefix, batch_size)
-    res = rerank_run(read_run(run), read_queries(queries), DocStore(docstore), enc, depth)
+    with DocStore(docstore) as store:
+        res = rerank_run(read_run(run), read_queries(queries), store, enc, depth, source=str(run))
     write_run(res, out, tag=tag)
+    log.info("re-ranked %d candidates of %d queries with %s (%s pooling, %s)", len(res), res["qid"].nunique(),
+             model, enc.pooling, enc.similarity)
     return res
