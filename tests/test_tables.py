@@ -221,7 +221,7 @@ def test_a_table_of_first_stages_on_their_own_runs(workflow_factory):
     bad["first_stages"]["bm25b"] = cfg["first_stages"]["bm25b"]
     bad["students"] = {}
     bad["tables"] = {"fs": {"systems": ["bm25", "nope"], "first_stages": "own"}}
-    with pytest.raises(ConfigError, match=r"tables.fs.systems: 'nope' is not a first stage, teacher or student"):
+    with pytest.raises(ConfigError, match=r"tables.fs.systems: 'nope' is not a first stage, teacher, re-ranker or student"):
         validate(bad)
 
 
