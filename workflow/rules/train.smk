@@ -7,7 +7,9 @@ rule train_stage1:
     input:
         unpack(stage1_inputs),
     output:
-        model=directory("results/models/stage1/{stage1}"),
+        # the training curve (loss.png: loss, chance level, lr, validation metric) and its numbers (metrics.csv)
+        model=report(directory("results/models/stage1/{stage1}"), patterns=["{name}.png", "{name}.csv"],
+                     caption="../report/training_curve_stage1.rst", category="Training", subcategory="stage 1"),
     log:
         "results/logs/train/stage1/{stage1}.log",
     benchmark:
@@ -33,7 +35,8 @@ rule train_student:
     input:
         unpack(student_inputs),
     output:
-        model=directory("results/models/students/{student}"),
+        model=report(directory("results/models/students/{student}"), patterns=["{name}.png", "{name}.csv"],
+                     caption="../report/training_curve.rst", category="Training", subcategory="students"),
     log:
         "results/logs/train/students/{student}.log",
     benchmark:
