@@ -17,6 +17,9 @@ def _bench():
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 10 open: at the benchmark's a-priori settings (MiniLM cross-encoder, "
+                   "DL20 top-30, 2 epochs, lr 1e-4 linear) the student scored nDCG@10 0.4099 on DL19, below BM25 "
+                   "0.5058 (README, 'A real-text check'); strict: a passing run must remove this mark")
 def test_student_distilled_on_dl20_beats_bm25_on_dl19(trec_dl, minilm, tmp_path):
     bench = _bench()
     why = bench.missing_data(trec_dl.parent)
