@@ -116,8 +116,18 @@ def test_end_to_end_students_join_the_table(workflow_factory, bert_tiny, tmp_pat
     cfg = students_config()
     del cfg["students"]["dual-adr"], cfg["students"]["single-ranknet"]
     cfg["students"]["zoo"] = {"kind": "pretrained", "model": str(tmp_path / "released")}
+    # a held-out query set validates stage 1 and the dual student (training curves: val column, train.json)
+    cfg["query_sets"]["val"] = {"kind": "synthetic", "split": "val", "queries": 6}
+    cfg["stage1"]["tiny-infonce"]["validation"] = {"query_set": "val", "queries": 4, "depth": 10, "every": 1}
+    cfg["students"]["dual-ranknet"]["validation"] = {"query_set": "val", "queries": 4, "depth": 10, "every": 2}
     wf = workflow_factory(cfg)
     wf.snakemake("results/table.md")
+    for folder, vals in (("stage1/tiny-infonce", ["1", "2"]), ("students/dual-ranknet", ["2", "3"])):
+        rows = (wf.root / "results/models" / folder / "metrics.csv").read_text().splitlines()
+        assert rows[0] == "step,loss,lr,pairs,pairs_per_s,seconds,chance,val"
+        assert [r.split(",")[0] for r in rows[1:] if r.split(",")[-1]] == vals  # every N steps and the last
+        v = json.loads((wf.root / "results/models" / folder / "train.json").read_text())["validation"]
+        assert v["queries"] == 4 and 0 <= v["start"] <= 1 and 0 <= v["final"] <= 1
     table = (wf.root / "results" / "table.md").read_text()
     assert "dual-ranknet" in table and "zoo" in table
     metrics = (wf.root / "results/models/students/dual-ranknet/metrics.csv").read_text().splitlines()

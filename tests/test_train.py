@@ -80,7 +80,7 @@ def test_two_stages_train_and_learn(bert_tiny, data, tmp_path):
                            str(tmp_path / "s2"), str(tmp_path / "scratch"), start_is_checkpoint=True, epochs=8,
                            batch_queries=4, loss="ranknet", **common)
     rows = (tmp_path / "s2" / "metrics.csv").read_text().splitlines()
-    assert rows[0] == "step,loss,lr,pairs,pairs_per_s,seconds" and len(rows) == 9
+    assert rows[0] == "step,loss,lr,pairs,pairs_per_s,seconds,chance,val" and len(rows) == 9
     loss = [float(r.split(",")[1]) for r in rows[1:]]
     assert loss[-1] < loss[0] * 0.8, loss  # same 4 queries every epoch: the loss must fall
     assert summary["dual"] and not (tmp_path / "scratch").joinpath("x").exists()

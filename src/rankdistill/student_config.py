@@ -36,14 +36,23 @@ def check_students(config: dict) -> list[str]:
                                     f"(teachers.{ds['teacher']}.depth): a projection can only shorten the teacher's list")
         elif ds.get("kind") == "first_stage":
             need(f"{k}.ranker", ds.get("ranker"), fstages, "first stage")
+    def check_validation(k: str, entry: dict) -> None:
+        v = entry.get("validation") or {}
+        if v.get("query_set") is not None:
+            need(f"{k}.validation.query_set", v["query_set"], qsets, "query set")
+        if v.get("first_stage") is not None:
+            need(f"{k}.validation.first_stage", v["first_stage"], fstages, "first stage")
+
     for name, s1 in stage1.items():
         need(f"stage1.{name}.first_stage", s1.get("first_stage"), fstages, "first stage")
         need(f"stage1.{name}.query_set", s1.get("query_set"), qsets, "query set")
+        check_validation(f"stage1.{name}", s1)
     for name, st in (config.get("students", {}) or {}).items():
         k = f"students.{name}"
         if st.get("kind") != "trained":
             continue
         need(f"{k}.distill_set", st.get("distill_set"), dsets, "distillation set")
+        check_validation(k, st)
         if st.get("stage1") is not None:
             need(f"{k}.stage1", st.get("stage1"), stage1, "stage1 entry")
             if st.get("backbone") is not None:

@@ -15,7 +15,14 @@ resumed run sees exactly the batches an uninterrupted one would. Checkpoints (ac
 ``save_state``: weights, optimizer, RNG states) go every ``save_every`` steps to a *scratch*
 folder keyed by the settings (Snakemake deletes declared outputs before a job runs); the job
 resumes from the latest one. The output folder holds the model (lightning-ir mono layout),
-``metrics.csv`` (step, loss, lr, pairs/s), ``loss.png`` and ``train.json``.
+``metrics.csv`` (step, loss, lr, pairs/s, the chance loss of the step's batch, validation nDCG@10
+every ``validation.every`` steps), ``loss.png`` (the training curve: raw and smoothed loss, chance
+level, learning rate, validation metric) and ``train.json``.
+
+Learning rate: constant (``schedule: none``, the paper's lightning-ir config) or ``linear``: linear
+warm-up from 0 over the first ``warmup`` share of the steps, then linear decay to 0 at the last step
+(transformers' ``get_linear_schedule_with_warmup``). The factor is a function of the step alone, so a
+resumed run follows the same curve.
 
 Multi-GPU: ``accelerate launch --multi_gpu train ...`` or ``torchrun`` around
 :func:`train_stage1`/:func:`train_stage2` (the ``rankdistill-train`` entry point below).
@@ -61,6 +68,8 @@ class TrainSettings:
     seed: int = 42
     save_every: int = 500
     max_grad_norm: float | None = None
+    schedule: str = "none"  # none (constant lr, as the paper's lightning-ir config) | linear (warm-up, then decay to 0)
+    warmup: float = 0.1  # linear: share of the steps spent warming up from 0
     dropout: float | None = None  # None = the backbone's own
     precision: str = "auto"  # auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~1/3 more compute
@@ -428,9 +437,84 @@ def _save_checkpoint(accelerator, scratch: Path, step: int, keep: int = 2) -> No
     accelerator.wait_for_everyone()
 
 
+SCHEDULES = ("none", "linear")
+
+
+def lr_factor(schedule: str, step: int, total: int, warmup: float) -> float:
+    """Multiplier of the base lr at optimizer step ``step`` (0-based) of ``total``
+    (``linear`` = transformers' ``get_linear_schedule_with_warmup`` with ``warmup * total`` warm-up steps)."""
+    if schedule == "none":
+        return 1.0
+    if schedule != "linear":
+        raise ValueError(f"unknown lr schedule {schedule!r}; choose one of {SCHEDULES}")
+    w = int(round(warmup * total))
+    if step < w:
+        return step / max(1, w)
+    return max(0.0, (total - step) / max(1, total - w))
+
+
+def chance_loss(loss_fn, targets: torch.Tensor, mask: torch.Tensor) -> float:
+    """The loss of a constant scorer (all scores equal) on these targets: the level a model that learned
+    nothing sits at (InfoNCE: mean log n; RankNet: log 2; ADR-MSE: depends on the group sizes)."""
+    with torch.no_grad():
+        return float(loss_fn(torch.zeros(targets.shape), targets, mask))
+
+
+class Validation:
+    """Validation ``measure`` of the model re-ranking the top ``depth`` of a first-stage run for the first
+    ``queries`` judged queries (natural qid order) of a held-out query set; cheap enough to run every few
+    steps. Scores with :func:`rankdistill.rerank.score_pairs` and evaluates with ir_measures
+    (:func:`rankdistill.evaluate.per_query`), the code paths of the table."""
+
+    def __init__(self, run, qrels, queries, docstore, *, queries_n: int = 10, depth: int = 20, every: int = 50,
+                 measure: str = "nDCG@10"):
+        from .datasets.docstore import DocStore
+        from .datasets.queries import read_qrels
+        from .runs import cut, read_run
+
+        if every < 1 or queries_n < 1 or depth < 1:
+            raise ValueError("validation: every, queries and depth must be >= 1")
+        self.every, self.measure = every, measure
+        qr = read_qrels(qrels)
+        r = cut(read_run(run), depth)
+        judged = set(qr["qid"].astype(str))
+        qids = sorted(set(r["qid"]) & judged, key=natural_key)[:queries_n]
+        if not qids:
+            raise InputError(run, f"validation: no query of this run has judgments in {qrels}")
+        self.run = r[r["qid"].isin(set(qids))].reset_index(drop=True)
+        self.qrels = qr[qr["qid"].astype(str).isin(set(qids))]
+        qtext = _qtext(queries)
+        missing = [q for q in qids if q not in qtext]
+        if missing:
+            raise InputError(queries, f"validation: {len(missing)} queries of {run} have no text, e.g. {missing[:5]}")
+        with DocStore(docstore) as store:
+            try:
+                texts = store.get_many(self.run["docno"])
+            except KeyError as e:
+                raise InputError(run, f"validation: passages missing from the document store: {e}") from None
+        self.queries = [qtext[q] for q in self.run["qid"]]
+        self.docs = [texts[d] for d in self.run["docno"]]
+        self.n_queries = len(qids)
+        self.depth = depth
+
+    def __call__(self, model, device) -> float:
+        from .evaluate import per_query
+        from .rerank import score_pairs
+
+        was_training = model.training
+        precision = "bf16-autocast" if torch.device(device).type == "cuda" else "fp32"
+        try:
+            scores = score_pairs(model, self.queries, self.docs, device=device, precision=precision, engine="padded")
+        finally:
+            model.train(was_training)
+        run = self.run.assign(score=scores.astype(np.float64))
+        pq = per_query(run, self.qrels, [self.measure])
+        return float(pq["value"].mean())
+
+
 def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[[Sequence[str]], dict[str, str]],
         qtext: dict[str, str], out: str | os.PathLike, scratch: str | os.PathLike, loss_name: str,
-        describe: dict, crash_after: int | None = None) -> dict:
+        describe: dict, crash_after: int | None = None, validation: Validation | None = None) -> dict:
     """The training loop shared by both stages; writes the final model folder ``out``."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -444,6 +528,8 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
     set_seed(settings.seed)
     world, rank = accelerator.num_processes, accelerator.process_index
     loss_fn = losses.get(loss_name)
+    if settings.schedule not in SCHEDULES:
+        raise ValueError(f"unknown lr schedule {settings.schedule!r}; choose one of {SCHEDULES}")
     if settings.dropout is not None:
         for mod in model.modules():
             if isinstance(mod, torch.nn.Dropout):
@@ -474,12 +560,34 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
                disable=not accelerator.is_main_process)
     t_start = time.perf_counter()
     dev = accelerator.device
+
+    def validate() -> float | None:
+        if validation is None:
+            return None
+        value = None
+        if accelerator.is_main_process:
+            value = validation(accelerator.unwrap_model(pmodel), dev)
+        accelerator.wait_for_everyone()
+        return value
+
+    val_start = None  # the validation metric before the first step (kept in scratch for a resumed run)
+    val_start_path = scratch / "val_start.json"
+    if start == 0:
+        val_start = validate()
+        if accelerator.is_main_process and val_start is not None:
+            write_json(val_start_path, val_start)
+    elif val_start_path.exists():
+        val_start = json.loads(val_start_path.read_text())
     for step in range(start, total_steps):
         t0 = time.perf_counter()
+        lr = settings.lr * lr_factor(settings.schedule, step, total_steps, settings.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
         groups = data.step_groups(step, settings.batch_queries)
         mine = groups[rank::world]
         micro = [m for m in np.array_split(np.arange(len(mine)), max(1, min(settings.accumulation, len(mine)))) if len(m)]
         step_loss = torch.zeros((), device=dev)
+        step_chance = 0.0
         pairs = 0
         for mi, idx in enumerate(micro):
             gs = [mine[i] for i in idx]
@@ -502,19 +610,23 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
                 loss = loss_fn(scores, tgt.to(dev).masked_fill(~mask.to(dev), 0.0), mask.to(dev)) / len(micro)
                 accelerator.backward(loss)
             step_loss += loss.detach()
+            step_chance += chance_loss(loss_fn, tgt.masked_fill(~mask, 0.0), mask) / len(micro)
             pairs += len(docnos)
         if settings.max_grad_norm:
             accelerator.clip_grad_norm_(pmodel.parameters(), settings.max_grad_norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
         mean_loss = accelerator.reduce(step_loss, reduction="mean").item()
+        mean_chance = accelerator.reduce(torch.tensor(step_chance, device=dev), reduction="mean").item()
         total_pairs = int(accelerator.reduce(torch.tensor(pairs, device=dev), reduction="sum").item())
         dt = time.perf_counter() - t0
-        rows.append({"step": step + 1, "loss": f"{mean_loss:.6f}", "lr": settings.lr, "pairs": total_pairs,
-                     "pairs_per_s": f"{total_pairs / dt:.1f}", "seconds": f"{time.perf_counter() - t_start:.2f}"})
+        last = step + 1 == total_steps
+        val = validate() if validation is not None and ((step + 1) % validation.every == 0 or last) else None
+        rows.append({"step": step + 1, "loss": f"{mean_loss:.6f}", "lr": f"{lr:.6g}", "pairs": total_pairs,
+                     "pairs_per_s": f"{total_pairs / dt:.1f}", "seconds": f"{time.perf_counter() - t_start:.2f}",
+                     "chance": f"{mean_chance:.6f}", "val": "" if val is None else f"{val:.4f}"})
         bar.set_postfix(loss=f"{mean_loss:.4f}", pairs_s=f"{total_pairs / dt:.0f}")
         bar.update(1)
-        last = step + 1 == total_steps
         if (step + 1) % settings.save_every == 0 and not last:
             _save_checkpoint(accelerator, scratch, step + 1)
             if accelerator.is_main_process:
@@ -523,16 +635,22 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
             os._exit(137)  # tests: a hard kill between checkpoints
     bar.close()
     accelerator.wait_for_everyone()
+    vals = [float(r["val"]) for r in rows if r.get("val")]
     summary = {**describe, "steps": total_steps, "resumed_from": start, "settings": asdict(settings),
                "processes": world, "device": str(dev), "precision": precision,
                "final_loss": float(rows[-1]["loss"]) if rows else None,
+               "validation": None if validation is None else {
+                   "measure": validation.measure, "queries": validation.n_queries, "depth": validation.depth,
+                   "every": validation.every, "start": val_start, "final": vals[-1] if vals else None,
+                   "best": max(vals) if vals else None},
                "seconds": round(time.perf_counter() - t_start, 3)}
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(pmodel)
         with atomic_dir(out) as tmp:
             unwrapped.save_pretrained(tmp)
             _write_csv(tmp / "metrics.csv", rows)
-            _plot(rows, tmp / "loss.png", describe.get("name", "train"))
+            _plot(rows, tmp / "loss.png", describe.get("name", "train"), val_start,
+                  validation.measure if validation is not None else None)
             write_json(tmp / "train.json", summary)
         shutil.rmtree(scratch, ignore_errors=True)
     accelerator.wait_for_everyone()
@@ -556,27 +674,73 @@ def enable_gradient_checkpointing(model) -> None:
         bb.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
+METRICS_COLUMNS = ["step", "loss", "lr", "pairs", "pairs_per_s", "seconds", "chance", "val"]
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
     tmp = Path(str(path) + ".tmp")
     with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["step", "loss", "lr", "pairs", "pairs_per_s", "seconds"])
+        w = csv.DictWriter(f, fieldnames=METRICS_COLUMNS, restval="")
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, path)
 
 
-def _plot(rows: list[dict], path: Path, title: str) -> None:
+def smooth(values: Sequence[float], alpha: float | None = None) -> np.ndarray:
+    """Exponential moving average, bias-corrected (TensorBoard's smoothing); ``alpha`` defaults to a
+    window of about a tenth of the points."""
+    v = np.asarray(values, dtype=float)
+    if not len(v):
+        return v
+    if alpha is None:
+        alpha = 2.0 / (max(1, len(v) // 10) + 1)
+    out, acc, norm = np.empty_like(v), 0.0, 0.0
+    for i, x in enumerate(v):
+        acc = (1 - alpha) * acc + alpha * x
+        norm = (1 - alpha) * norm + alpha
+        out[i] = acc / norm
+    return out
+
+
+def _plot(rows: list[dict], path: Path, title: str, val_start: float | None = None,
+          measure: str | None = None) -> None:
+    """The training curve: raw and smoothed loss, the chance level (a constant scorer's loss on the same
+    batches), the learning rate (right axis of a lower panel) and the validation metric (if any)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3))
-    if rows:
-        ax.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], lw=1)
-    ax.set_xlabel("step")
+    steps = np.array([int(r["step"]) for r in rows])
+    loss = np.array([float(r["loss"]) for r in rows])
+    chance = np.array([float(r["chance"]) if r.get("chance") not in (None, "") else np.nan for r in rows])
+    lr = np.array([float(r["lr"]) for r in rows])
+    val = [(int(r["step"]), float(r["val"])) for r in rows if r.get("val") not in (None, "")]
+    if val_start is not None:
+        val = [(0, float(val_start))] + val
+    fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(6, 4.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    if len(rows):
+        ax.plot(steps, loss, lw=0.7, alpha=0.35, color="C0", label="loss")
+        ax.plot(steps, smooth(loss), lw=1.6, color="C0", label="loss (smoothed)")
+        if np.isfinite(chance).any():
+            ax.plot(steps, smooth(chance), lw=1, ls="--", color="0.4", label="chance (constant scorer)")
+        ax_lr.plot(steps, lr, lw=1.2, color="C2")
     ax.set_ylabel("loss")
     ax.set_title(title)
+    handles, labels = ax.get_legend_handles_labels()
+    if val:
+        axv = ax.twinx()
+        axv.plot([s for s, _ in val], [v for _, v in val], "o-", ms=3, lw=1.2, color="C3",
+                 label=f"validation {measure or ''}".rstrip())
+        axv.set_ylabel(f"validation {measure or ''}".rstrip(), color="C3")
+        axv.tick_params(axis="y", colors="C3")
+        h2, l2 = axv.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    if handles:
+        ax.legend(handles, labels, fontsize=7, loc="upper right", framealpha=0.8)
+    ax_lr.set_ylabel("lr")
+    ax_lr.set_xlabel("step")
+    ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -616,8 +780,12 @@ def _model(start: str, query_length, doc_length, seed, from_checkpoint: bool):
 
 def train_stage1(backbone: str, run: str, qrels: str, queries: str, docstore: str, out: str, scratch: str, *,
                  query_length: int | None = 32, doc_length: int | None = 256, threads: int | None = None,
-                 crash_after: int | None = None, name: str = "stage1", **settings) -> dict:
-    """Stage 1: InfoNCE over 1 relevant + ``negatives`` first-stage negatives, for ``steps`` steps."""
+                 crash_after: int | None = None, name: str = "stage1", validation: dict | None = None,
+                 **settings) -> dict:
+    """Stage 1: InfoNCE over 1 relevant + ``negatives`` first-stage negatives, for ``steps`` steps.
+
+    ``validation``: keyword arguments of :class:`Validation` (``run``, ``qrels``, ``queries``, ``queries_n``,
+    ``depth``, ``every``) for the validation metric in the metrics and the plot; ``None``: no validation."""
     from .datasets.queries import read_qrels
 
     if threads:
@@ -626,20 +794,22 @@ def train_stage1(backbone: str, run: str, qrels: str, queries: str, docstore: st
     if not s.steps:
         raise ValueError("stage 1 needs steps")
     qtext = _qtext(queries)
-    key = s.key(backbone, query_length, doc_length, str(run), str(qrels))
+    key = s.key(backbone, query_length, doc_length, str(run), str(qrels), _val_key(validation))
     data = Stage1Data(run, read_qrels(qrels), qtext, s.negatives, s.depth, s.min_relevance, s.seed,
                       index_dir=Path(scratch) / key / "stage1-index", source=run)
     model = _model(backbone, query_length, doc_length, s.seed, from_checkpoint=False)
     describe = {"name": name, "stage": 1, "start": backbone, "queries": len(data.qids),
                 "skipped_queries": len(data.too_few), "query_length": query_length, "doc_length": doc_length}
     return fit(model, data, s, s.steps, _texts(docstore, run), qtext, out, Path(scratch) / key, "infonce", describe,
-               crash_after)
+               crash_after, _validation(validation, docstore))
 
 
 def train_stage2(start: str, distill: str, queries: str, docstore: str, out: str, scratch: str, *,
                  start_is_checkpoint: bool, query_length: int | None = 32, doc_length: int | None = 256,
-                 threads: int | None = None, crash_after: int | None = None, name: str = "stage2", **settings) -> dict:
-    """Stage 2: RankNet / ADR-MSE over whole query groups of a distillation set, for ``epochs`` epochs."""
+                 threads: int | None = None, crash_after: int | None = None, name: str = "stage2",
+                 validation: dict | None = None, **settings) -> dict:
+    """Stage 2: RankNet / ADR-MSE over whole query groups of a distillation set, for ``epochs`` epochs
+    (``validation`` as in :func:`train_stage1`)."""
     from .distill import read_distill_set
 
     if threads:
@@ -653,16 +823,35 @@ def train_stage2(start: str, distill: str, queries: str, docstore: str, out: str
     data = Stage2Data(read_distill_set(distill), qtext, s.seed, source=distill)
     steps = s.epochs * math.ceil(len(data.qids) / s.batch_queries)
     model = _model(start, query_length, doc_length, s.seed, from_checkpoint=start_is_checkpoint)
-    key = s.key(start, query_length, doc_length, str(distill))
+    key = s.key(start, query_length, doc_length, str(distill), _val_key(validation))
     describe = {"name": name, "stage": 2, "start": start, "dual": start_is_checkpoint, "queries": len(data.qids),
                 "query_length": query_length, "doc_length": doc_length}
     return fit(model, data, s, steps, _texts(docstore, distill), qtext, out, Path(scratch) / key, s.loss, describe,
-               crash_after)
+               crash_after, _validation(validation, docstore))
+
+
+def _validation(validation: dict | None, docstore: str) -> Validation | None:
+    return None if validation is None else Validation(docstore=docstore, **validation)
+
+
+def _val_key(validation: dict | None):
+    return None if validation is None else sorted((k, _stamp(str(v)) if k in ("run", "qrels", "queries") else v)
+                                                  for k, v in validation.items())
+
+
+def validation_kwargs(spec: dict | None, inputs) -> dict | None:
+    """:class:`Validation` keyword arguments from a config entry's ``validation`` block and the rule's
+    ``val_run`` / ``val_qrels`` / ``val_queries`` inputs (``None`` when the block names no query set)."""
+    if not spec or not spec.get("query_set"):
+        return None
+    return {"run": str(inputs["val_run"]), "qrels": str(inputs["val_qrels"]), "queries": str(inputs["val_queries"]),
+            "queries_n": spec["queries"], "depth": spec["depth"], "every": spec["every"]}
 
 
 def student_settings(spec: dict) -> dict:
-    """train_stage2 keyword arguments from a ``students`` config entry (kind: trained)."""
-    drop = {"kind", "stage1", "backbone", "distill_set", "inference", "label"}
+    """train_stage2 keyword arguments from a ``students`` config entry (kind: trained), without ``validation``
+    (see :func:`validation_kwargs`)."""
+    drop = {"kind", "stage1", "backbone", "distill_set", "inference", "label", "validation"}
     return {k: v for k, v in spec.items() if k not in drop}
 
 

@@ -17,6 +17,18 @@ DOCSTORE = R("collection/docs.sqlite")
 TRAIN_CODE = code_version("rankdistill.train", "rankdistill.model", "rankdistill.losses", "rankdistill.distill")
 
 
+def validation_inputs(entry, first_stage):
+    """val_run / val_qrels / val_queries of an entry's `validation` block (none when it names no query set)."""
+    v = entry.get("validation") or {}
+    if not v.get("query_set"):
+        return {}
+    return {
+        "val_run": first_stage_run(v.get("first_stage") or first_stage, v["query_set"]),
+        "val_qrels": query_file(v["query_set"], "qrels.txt"),
+        "val_queries": query_file(v["query_set"]),
+    }
+
+
 def stage1_inputs(wildcards):
     s = config["stage1"][wildcards.stage1]
     return {
@@ -24,6 +36,7 @@ def stage1_inputs(wildcards):
         "qrels": query_file(s["query_set"], "qrels.txt"),
         "queries": query_file(s["query_set"]),
         "docstore": DOCSTORE,
+        **validation_inputs(s, s["first_stage"]),
     }
 
 
@@ -43,6 +56,7 @@ def student_inputs(wildcards):
         "distill": R(f"distill/{st['distill_set']}.parquet"),
         "queries": query_file(ds["query_set"]),
         "docstore": DOCSTORE,
+        **validation_inputs(st, ds["first_stage"]),
     }
     path, _ = student_start(wildcards.student)
     if path:

@@ -16,8 +16,12 @@ Design (a fair small benchmark, not a toy):
 * **Distractors**: passages of other topics share concepts, and some passages mention a second
   topic's entity in passing, so lexical overlap alone is misleading.
 * **Splits**: the (topic, concept pair) combinations are permuted once and split into disjoint
-  regions for ``train`` (sparse, MS MARCO-like: one judged positive per query) and ``test-a`` /
-  ``test-b`` (graded 0-3 judgments of every passage of the topic, like a TREC pool).
+  regions for ``train`` (sparse, MS MARCO-like: one judged positive per query), ``val`` (a
+  validation split for choosing settings and for the training curves, judged like the test splits)
+  and ``test-a`` / ``test-b`` (graded 0-3 judgments of every passage of the topic, like a TREC
+  pool). No (topic, concept pair) is in two splits, so no held-out query is a training query in
+  other words; ``val`` was carved from the end of the old train region, so the test splits and the
+  first train queries are unchanged.
 
 Passages are generated in chunks from per-chunk seeds, so a million passages stream with
 constant memory and the output never depends on the chunk size.
@@ -34,9 +38,9 @@ import pandas as pd
 
 from ._words import CODAS, FILLER, FUNCTION_WORDS, ONSETS, SYNONYM_GROUPS, VERBS, VOWELS
 
-SPLITS = ("train", "test-a", "test-b")
-_SPLIT_REGIONS = {"train": (0.0, 0.6), "test-a": (0.6, 0.8), "test-b": (0.8, 1.0)}
-_QID_BASE = {"train": 1_000_000, "test-a": 2_000_000, "test-b": 3_000_000}
+SPLITS = ("train", "test-a", "test-b", "val")  # index = the split's rng stream: append only
+_SPLIT_REGIONS = {"train": (0.0, 0.5), "val": (0.5, 0.6), "test-a": (0.6, 0.8), "test-b": (0.8, 1.0)}
+_QID_BASE = {"train": 1_000_000, "test-a": 2_000_000, "test-b": 3_000_000, "val": 4_000_000}
 _CHUNK = 2048
 MAX_ASPECTS = 4
 
