@@ -48,7 +48,4 @@ onstart:
 rule all:
     default_target: True
     input:
-        table=R("table.tex"),
-        ablation_tables=expand(R("ablation_{name}.tex"), name=config.get("tables", {})),
-        figures=expand(R("figures/{name}.{ext}"), name=config.get("figures", {}), ext=("pdf", "png")),
-        provenance=R("provenance.md"),
+        **all_results(),

@@ -31,12 +31,21 @@ def tiny_trained_config() -> dict:
     return cfg
 
 
-@pytest.mark.slow
-def test_tiny_dag_end_to_end(workflow_factory):
+def _report(wf, name="report.zip"):
     import zipfile
 
+    wf.snakemake("--report", name)
+    with zipfile.ZipFile(wf.root / name) as z:
+        names = z.namelist()
+        html = next(z.read(n) for n in names if n.endswith("/report.html")).decode(errors="replace")
+        data = " ".join(z.read(n).decode(errors="replace") for n in names if n.endswith(".js"))
+    return names, html + data
+
+
+@pytest.mark.slow
+def test_tiny_dag_end_to_end(workflow_factory):
     wf = workflow_factory(tiny_trained_config())
-    wf.snakemake()  # the README's first command: the default target (rule all)
+    wf.snakemake("results/table.tex")  # the README's first command
     tex = (wf.root / "results" / "table.tex").read_text()
     assert r"\toprule" in tex and "bm25" in tex and "minilm-bi" in tex and "dual-ranknet" in tex
     long = pd.read_csv(wf.root / "results" / "table.csv")
@@ -47,30 +56,37 @@ def test_tiny_dag_end_to_end(workflow_factory):
     assert (wf.root / "results" / "logs" / "table.log").exists()
     assert not list((wf.root / "results").rglob("*.tmp"))
     # rerunning does nothing
-    out = wf.snakemake("-n").stdout
-    assert "Nothing to be done" in out
-    # the report right after it: every table, the training curves of the students and the stage-1 model
-    wf.snakemake("--report", "report.zip")
-    with zipfile.ZipFile(wf.root / "report.zip") as z:
-        names = z.namelist()
-        html = next(z.read(n) for n in names if n.endswith("/report.html")).decode(errors="replace")
-        data = " ".join(z.read(n).decode(errors="replace") for n in names if n.endswith(".js"))
-    for f in ("table.tex", "table.csv", "table.md", "ablation_rr.tex", "ablation_rr.csv", "ablation_rr.md",
-              "provenance.md"):
+    assert "Nothing to be done" in wf.snakemake("-n", "results/table.tex").stdout
+    assert not (wf.root / "results" / "ablation_rr.tex").exists()  # rule all's extra table is not built yet
+
+    # `snakemake --report` right after it: the main table with its provenance page, both training curves
+    names, text = _report(wf)
+    for f in ("table.tex", "table.csv", "table.md", "table.provenance.md"):
         assert any(n.endswith("/" + f) for n in names), f
+    assert not any("ablation_rr" in n for n in names)
     for f in ("loss.png", "metrics.csv"):  # one each of the stage-1 model and the student
         assert sum(n.endswith("/" + f) for n in names) == 2, (f, names)
-    text = html + data
     for needle in ("Training curve of student", "dual-ranknet", "Training curve of stage-1 model", "s1.manifest.json",
-                   "Main results table", "Ablation", "rr", "Provenance of the results"):
+                   "Main results table", "Provenance of a result"):
         assert needle in text, needle
     assert "{{" not in text
-    # its provenance page: every job behind the tables, the models, nothing changed since produced
-    prov = (wf.root / "results" / "provenance.md").read_text()
-    for needle in ("| `results/table.tex` | table |", "| `results/ablation_rr.tex` | ablation_table |",
+    # the provenance page: every job behind the table, the models, nothing changed since produced
+    prov = (wf.root / "results" / "table.provenance.md").read_text()
+    for needle in ("Results: `results/table.tex`, `results/table.csv`, `results/table.md`", "Made by rule `table`",
                    "| train_stage1 | stage1=s1 |", "| rerank_dense | reranker=minilm-bi, first_stage=bm25",
-                   "`package:cognition/model`", "None: every result is as its job wrote it."):
+                   "| evaluate | system=dual-ranknet", "`package:cognition/model`",
+                   "None: every result is as its job wrote it."):
         assert needle in prov, needle
+
+    # then everything (rule all: the extra table too) and the report of it
+    wf.snakemake()
+    assert "Nothing to be done" in wf.snakemake("-n").stdout
+    names, text = _report(wf, "all.zip")
+    for f in ("table.tex", "ablation_rr.tex", "ablation_rr.csv", "ablation_rr.md", "ablation_rr.provenance.md"):
+        assert any(n.endswith("/" + f) for n in names), f
+    assert "Ablation" in text and "rr" in text
+    prov = (wf.root / "results" / "ablation_rr.provenance.md").read_text()
+    assert "Made by rule `ablation_table`" in prov and "| train_stage1 | stage1=s1 |" in prov
 
 
 def test_lint_is_clean():

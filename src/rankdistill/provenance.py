@@ -385,13 +385,20 @@ def _short(digest: Mapping | None) -> str:
     return f"{digest.get('method', '')} {str(digest.get('sha256', ''))[:12]}"
 
 
-def summary_markdown(targets: Iterable[str | os.PathLike], full_max: int = FULL_HASH_MAX) -> str:
+def summary_markdown(targets: Iterable[str | os.PathLike], full_max: int = FULL_HASH_MAX,
+                     sources: Iterable[str | os.PathLike] | None = None, made_by: str | None = None) -> str:
     """A Markdown page (the report's "Provenance") of how ``targets`` were made: code, packages, models,
     and every job of their lineage with its settings' code hash and output checksum, plus any result
-    that changed since it was produced."""
+    that changed since it was produced.
+
+    ``sources``: follow the lineage from these files instead (the inputs of the job that is writing
+    ``targets`` now, whose own manifests do not exist yet); ``made_by`` then says which job that is.
+    """
     targets = [str(t) for t in targets]
-    jobs = lineage(targets)
+    jobs = lineage([str(s) for s in sources] if sources is not None else targets)
     lines = ["# Provenance", "", "Results: " + ", ".join(f"`{t}`" for t in targets), ""]
+    if made_by:
+        lines += [made_by, ""]
     if not jobs:
         return "\n".join(lines + ["No provenance manifests found.", ""])
     last = jobs[-1]
@@ -439,11 +446,30 @@ def summary_markdown(targets: Iterable[str | os.PathLike], full_max: int = FULL_
     return "\n".join(lines) + "\n"
 
 
-def write_summary(targets: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
-    """The provenance rule: :func:`summary_markdown` of ``targets`` written (atomically) to ``out``."""
-    text = summary_markdown(targets)
+def write_summary(targets: Iterable[str | os.PathLike], out: str | os.PathLike,
+                  sources: Iterable[str | os.PathLike] | None = None, made_by: str | None = None) -> None:
+    """:func:`summary_markdown` of ``targets`` written (atomically) to ``out``."""
+    text = summary_markdown(targets, sources=sources, made_by=made_by)
     with atomic_open(out) as f:
         f.write(text)
+
+
+def write_job_summary(smk) -> str | None:
+    """For a job with an output named ``provenance`` (the tables and figures): write that page, the
+    lineage of the job's inputs for its other outputs, before the job's manifests are written.
+
+    So every result the report shows comes with its provenance page from the same job: the report
+    works for whatever has been built (``results/table.tex`` alone, or everything).
+    """
+    named = _named(smk.output)
+    if "provenance" not in named:
+        return None
+    out = str(named["provenance"])
+    targets = [p for k, v in named.items() if k != "provenance" for p in (v if isinstance(v, list) else [v])]
+    code = (_named(smk.params) or {}).get("code", "")
+    made_by = f"Made by rule `{smk.rule}` (code {code}) from {len(list(smk.input))} input files, whose jobs follow."
+    write_summary(targets, out, sources=[str(f) for f in smk.input], made_by=made_by)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -120,6 +120,7 @@ def run(smk, func, *args, **kwargs):
         inputs = _input_digests(smk, log)
         with _stderr_to(log_path):
             result = func(*args, **kwargs)
+        _write_provenance_page(smk, log)
     except Exception as e:  # noqa: BLE001 - every failure of a rule script ends in one clear line
         tb = traceback.format_exc()
         log.debug("%s", tb)
@@ -142,6 +143,16 @@ def _input_digests(smk, log: logging.Logger):
     except Exception:  # noqa: BLE001
         log.warning("could not checksum the inputs of rule %s:\n%s", smk.rule, traceback.format_exc())
         return None
+
+
+def _write_provenance_page(smk, log: logging.Logger) -> None:
+    """A job with an output ``provenance`` (tables, figures) writes its page here; a declared output, so
+    a failure to write it fails the job (Snakemake would report it missing anyway)."""
+    from .provenance import write_job_summary
+
+    page = write_job_summary(smk)
+    if page:
+        log.info("provenance page: %s", page)
 
 
 def _write_manifests(smk, inputs, log: logging.Logger) -> None:

@@ -13,6 +13,8 @@ rule ablation_table:
                    subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "CSV"}),
         md=report(R("ablation_{ablation}.md"), caption="../report/ablation_table.rst", category="Tables",
                   subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "Markdown"}),
+        provenance=report(R("ablation_{ablation}.provenance.md"), caption="../report/provenance.rst",
+                          category="Provenance", labels={"result": "table {ablation}"}),
     log:
         R("logs/ablation_{ablation}.log"),
     wildcard_constraints:
@@ -20,7 +22,7 @@ rule ablation_table:
     params:
         cells=ablation_cells,
         spec=ablation_spec,
-        code=code_version("rankdistill.table", "rankdistill.evaluate"),
+        code=code_version("rankdistill.table", "rankdistill.evaluate", "rankdistill.provenance"),
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
@@ -40,6 +42,8 @@ rule figure:
         png=report(R("figures/{figure}.png"), caption="../report/subsampling_figure.rst", category="Figures",
                    labels={"figure": "{figure}", "format": "PNG"}),
         csv=R("figures/{figure}.csv"),
+        provenance=report(R("figures/{figure}.provenance.md"), caption="../report/provenance.rst",
+                          category="Provenance", labels={"result": "figure {figure}"}),
     log:
         R("logs/figures/{figure}.log"),
     wildcard_constraints:
@@ -47,7 +51,7 @@ rule figure:
     params:
         cells=figure_cells,
         spec=figure_spec,
-        code=code_version("rankdistill.figures", "rankdistill.evaluate"),
+        code=code_version("rankdistill.figures", "rankdistill.evaluate", "rankdistill.provenance"),
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

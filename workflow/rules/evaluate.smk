@@ -30,12 +30,14 @@ rule table:
                    subcategory="Main table", labels={"table": "main", "format": "CSV"}),
         md=report(R("table.md"), caption="../report/table.rst", category="Tables",
                   subcategory="Main table", labels={"table": "main", "format": "Markdown"}),
+        provenance=report(R("table.provenance.md"), caption="../report/provenance.rst", category="Provenance",
+                          labels={"result": "main table"}),
     log:
         R("logs/table.log"),
     params:
         cells=table_cells(),
         spec=table_spec(),
-        code=code_version("rankdistill.table", "rankdistill.evaluate"),
+        code=code_version("rankdistill.table", "rankdistill.evaluate", "rankdistill.provenance"),
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

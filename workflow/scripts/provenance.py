@@ -1,4 +1,0 @@
-from rankdistill.provenance import write_summary
-from rankdistill.workflow import run
-
-run(snakemake, write_summary, list(snakemake.input.results), snakemake.output.md)
