@@ -2,6 +2,7 @@
 (benchmarks/distill_real.py, the package's own teacher, distillation, training, re-ranking and evaluation code)."""
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ def _bench():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("RANKDISTILL_OPEN_CHECKS") != "1",
+                    reason="issue 10 open: the student does not beat BM25 yet (0.4099 < 0.5058 on DL19) and the check "
+                           "takes ~10 CPU-minutes; RANKDISTILL_OPEN_CHECKS=1 runs it (strict xfail)")
 @pytest.mark.xfail(strict=True, reason="issue 10 open: at the benchmark's a-priori settings (MiniLM cross-encoder, "
                    "DL20 top-30, 2 epochs, lr 1e-4 linear) the student scored nDCG@10 0.4099 on DL19, below BM25 "
                    "0.5058 (README, 'A real-text check'); strict: a passing run must remove this mark")

@@ -28,7 +28,7 @@ def test_depth_cut_is_exact(tmp_path, depth, ap, recall):
 
 @pytest.mark.slow
 def test_workflow_evaluates_exactly_the_configured_depth(workflow_factory):
-    """The evaluate rule gets evaluation.depth as is: its per-query recall equals a cut at exactly k,
+    """The evaluate rule gets evaluation.depth as is: its per-query AP equals a cut at exactly k,
     and differs from k - 1 and k + 1 on this data (so an off-by-one anywhere on the way fails)."""
     import ir_measures
 
@@ -37,12 +37,12 @@ def test_workflow_evaluates_exactly_the_configured_depth(workflow_factory):
 
     k = 7
     cfg = tiny_config()
-    cfg["evaluation"] = {**cfg["evaluation"], "depth": k, "measures": ["R@1000", "nDCG@10"]}
+    cfg["evaluation"] = {**cfg["evaluation"], "depth": k, "measures": ["AP", "nDCG@5"]}
     wf = workflow_factory(cfg)
     target = "results/eval/bm25/bm25/test-a.tsv"
     wf.snakemake(target)
     got = pd.read_csv(wf.root / target, sep="\t", dtype={"qid": str})
-    got = got[got.measure == "R@1000"].set_index("qid")["value"].sort_index()
+    got = got[got.measure == "AP"].set_index("qid")["value"].sort_index()
     run_path = next(iter((wf.root / "results").rglob("test-a.run")))
     qrels_path = next(p for p in (wf.root / "results").rglob("qrels.txt") if "test-a" in str(p))
     run, qrels = read_run(run_path), read_qrels(qrels_path)
@@ -50,14 +50,14 @@ def test_workflow_evaluates_exactly_the_configured_depth(workflow_factory):
     for q, d, lab in zip(qrels["qid"], qrels["docno"], qrels["label"]):
         qd.setdefault(str(q), {})[str(d)] = int(lab)
 
-    def recall_at(depth):  # the cut computed here, independently of rankdistill.runs.cut
+    def ap_at(depth):  # the cut computed here, independently of rankdistill.runs.cut
         top = {}
         for q, g in run.groupby("qid"):
             g = g.sort_values(["score", "docno"], ascending=[False, False]).head(depth)
             top[str(q)] = dict(zip(g["docno"], g["score"]))
-        vals = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.R @ 1000], qd, top)}
+        vals = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.AP], qd, top)}
         return pd.Series(vals).sort_index()
 
-    exact = recall_at(k)
+    exact = ap_at(k)
     assert (got - exact.loc[got.index]).abs().max() < 1e-12
-    assert (recall_at(k - 1).loc[got.index] != got).any() and (recall_at(k + 1).loc[got.index] != got).any()
+    assert (ap_at(k - 1).loc[got.index] != got).any() and (ap_at(k + 1).loc[got.index] != got).any()

@@ -223,7 +223,7 @@ def test_every_report_caption_renders():
 
     root = Path(__file__).resolve().parents[1]
     cfg = yaml.safe_load((root / "config" / "config.yaml").read_text())
-    smk = SimpleNamespace(config=cfg, wildcards=SimpleNamespace(student="minilm-dual-ranknet", stage1="minilm-infonce",
+    smk = SimpleNamespace(config=cfg, wildcards=SimpleNamespace(student="tiny-dual-ranknet", stage1="tiny-infonce",
                                                                 ablation="depth", figure="subsampling"))
     captions = sorted((root / "workflow" / "report").glob("*.rst"))
     assert {"workflow.rst", "table.rst"} <= {p.name for p in captions}
