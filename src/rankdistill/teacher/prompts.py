@@ -170,35 +170,28 @@ def build(
     words per passage down until ``count(messages) <= context_size - output_tokens()``.
     """
     n = len(passages)
-    if tokenizer is None and counter is not None and n:
+    if tokenizer is not None:  # the chat template's text, counted by the model's tokenizer
+        budget, words, how = context_size - num_output_tokens(tokenizer, n), max_words, ""
+
+        def measure(msgs):
+            text = render(tokenizer, msgs)
+            return text, len(encode(tokenizer, text))
+    elif counter is not None and n:  # the messages, counted as rank_llm counts them for API models
+        budget, how = context_size - counter.output_tokens(), " by rank_llm's tiktoken count"
         words = max(1, int(max_words) * (counter.window // n))
-        budget = context_size - counter.output_tokens()
-        while True:
-            msgs = messages(kind, query, passages, words)
-            n_tok = counter.count(msgs)
-            if n_tok <= budget:
-                return Prompt(tuple(msgs), None, n_tok, words)
-            if words <= 1:
-                raise ConfigError(
-                    f"a window of {n} passages does not fit context_size={context_size} tokens even with 1 word "
-                    f"per passage ({n_tok} prompt tokens by rank_llm's tiktoken count): raise context_size or "
-                    "lower window"
-                )
-            words = max(1, words - max(1, (n_tok - budget) // (n * 4)))
-    msgs = messages(kind, query, passages, max_words)
-    if tokenizer is None:
-        return Prompt(tuple(msgs), None, None, max_words)
-    budget = context_size - num_output_tokens(tokenizer, n)
-    words = max_words
+
+        def measure(msgs):
+            return None, counter.count(msgs)
+    else:
+        return Prompt(tuple(messages(kind, query, passages, max_words)), None, None, max_words)
     while True:
-        text = render(tokenizer, msgs)
-        n_tok = len(encode(tokenizer, text))
+        msgs = messages(kind, query, passages, words)
+        text, n_tok = measure(msgs)
         if n_tok <= budget:
             return Prompt(tuple(msgs), text, n_tok, words)
         if words <= 1:
             raise ConfigError(
                 f"a window of {n} passages does not fit context_size={context_size} tokens even with 1 word "
-                f"per passage ({n_tok} prompt tokens): raise context_size or lower window"
+                f"per passage ({n_tok} prompt tokens{how}): raise context_size or lower window"
             )
         words = max(1, words - max(1, (n_tok - budget) // (n * 4)))
-        msgs = messages(kind, query, passages, words)
