@@ -35,7 +35,7 @@ rule rerank:
 
 rule rerank_dense:
     input:
-        **RERANK_INPUT,
+        unpack(candidate_inputs),
     output:
         run=R("rerank/{reranker}/{first_stage}/{query_set}.run"),
     log:
@@ -62,7 +62,7 @@ rule rerank_dense:
 
 rule rerank_colbert:
     input:
-        **RERANK_INPUT,
+        unpack(candidate_inputs),
     output:
         run=R("rerank/{reranker}/{first_stage}/{query_set}.run"),
     log:

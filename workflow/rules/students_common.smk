@@ -79,12 +79,18 @@ def cross_encoder_folder(name):
     return R(f"models/stage1/{st['stage1']}") if st["kind"] == "stage1" else None
 
 
-def rerank_inputs(wildcards):
-    inputs = {
+def candidate_inputs(wildcards):
+    """What every re-ranker reads: the first stage's run, the queries and the document store."""
+    return {
         "run": first_stage_run(wildcards.first_stage, wildcards.query_set),
         "queries": query_file(wildcards.query_set),
-        "docstore": R("collection/docs.sqlite"),
+        "docstore": DOCSTORE,
     }
+
+
+def rerank_inputs(wildcards):
+    """A cross-encoder's candidates, plus its folder when this workflow trains it."""
+    inputs = candidate_inputs(wildcards)
     folder = cross_encoder_folder(wildcards.student)
     if folder:
         inputs["model"] = folder
@@ -129,13 +135,6 @@ def student_model_files(wildcards):
 
 
 # --- bi-encoder and ColBERT re-rankers (rerank.smk: rerank_dense, rerank_colbert) ---
-
-RERANK_INPUT = dict(
-    run=lambda wc: first_stage_run(wc.first_stage, wc.query_set),
-    queries=query_file("{query_set}"),
-    docstore=R("collection/docs.sqlite"),
-)
-
 
 def rerank_model_files(wildcards):
     """Fingerprint of a released cross-encoder that re-ranks (a trained or stage-1 folder is an input instead)."""
