@@ -78,14 +78,13 @@ def test_dag_shares_stage1_between_dual_students(workflow_factory, tmp_path):
 def test_rerank_run_on_trec_dl(trec_dl, bert_tiny, tmp_path):
     from rankdistill.datasets.docstore import build_docstore
     from rankdistill.datasets.queries import read_queries
-    from rankdistill.io import open_text
     from rankdistill.model import CrossEncoder
     from rankdistill.rerank import rerank_run, score_pairs
     from rankdistill.runs import cut, read_run, write_run
+    from rankdistill.textfiles import iter_lines
 
     d = trec_dl / "dl19"
-    with open_text(d / "passages.jsonl") as f:
-        build_docstore((json.loads(line) for line in f), tmp_path / "docs.sqlite")
+    build_docstore((json.loads(line) for _, line in iter_lines(d / "passages.jsonl")), tmp_path / "docs.sqlite")
     bm25 = read_run(d / "bm25-top100.run")
     small = bm25[bm25["qid"].isin(sorted(set(bm25["qid"]))[:3])]
     write_run(small, tmp_path / "bm25.run")

@@ -173,12 +173,3 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int =
             h.update(block)
     return h.hexdigest()
 
-
-def open_text(path: str | os.PathLike):
-    """Open a text file, transparently decompressing ``.gz``."""
-    path = str(path)
-    if path.endswith(".gz"):
-        import gzip
-
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
