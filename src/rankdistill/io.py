@@ -172,4 +172,3 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int =
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
