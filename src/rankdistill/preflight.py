@@ -3,7 +3,7 @@ downloads this machine cannot make.
 
 The Snakefile calls :func:`check` from ``onstart`` (so dry runs stay offline and fast) with the
 jobs that are about to run (:func:`needed_from_jobs`): only the collection, query sets, first
-stages, teachers, stage-1 models, students and distillation sets those jobs name are checked (a teacher's
+stages, teachers, stage-1 models, students, re-rankers and distillation sets those jobs name are checked (a teacher's
 ``base_url`` is probed only when one of its jobs runs). Grid templates (``grid``) are never
 read: their expanded entries are (``google/electra-base-discriminator``, not
 ``google/electra-{size}-discriminator``).
@@ -36,7 +36,7 @@ from .assets import PACKAGE_PREFIX, is_local, resolve
 from .errors import UnavailableError
 
 MODEL_KEYS = ("model", "backbone", "checkpoint", "tokenizer")
-NAMED_SECTIONS = ("query_sets", "first_stages", "teachers", "stage1", "students", "distill_sets")
+NAMED_SECTIONS = ("query_sets", "first_stages", "teachers", "stage1", "students", "rerankers", "distill_sets")
 SKIPPED_SECTIONS = ("grid", "grids")  # templates: their expanded entries are checked instead
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 
