@@ -21,7 +21,8 @@ rule rerank:
         depth=rerank_depth,
         lengths=rerank_lengths,
         inference=rerank_inference,
-        code=code_version("rankdistill.rerank", "rankdistill.model", "rankdistill.packed", "rankdistill.runs"),
+        code=code_version("rankdistill.students.rerank", "rankdistill.students.scoring", "rankdistill.students.model",
+                          "rankdistill.students.packed", "rankdistill.runs"),
     threads: 4
     resources:
         mem_mb=per_attempt(8000),

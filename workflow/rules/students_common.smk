@@ -14,7 +14,9 @@ def distill_inputs(wildcards):
 
 
 DOCSTORE = R("collection/docs.sqlite")
-TRAIN_CODE = code_version("rankdistill.train", "rankdistill.model", "rankdistill.losses", "rankdistill.distill")
+TRAIN_CODE = code_version("rankdistill.students.train", "rankdistill.students.loop", "rankdistill.students.data",
+                          "rankdistill.students.model", "rankdistill.students.scoring", "rankdistill.students.packed",
+                          "rankdistill.students.losses", "rankdistill.distill")
 
 
 def validation_inputs(entry, first_stage):

@@ -1,6 +1,6 @@
-from rankdistill.retrieval.colbert import rerank
+from rankdistill.retrieval.colbert import rerank_run_file
 from rankdistill.workflow import run
 
-run(snakemake, rerank, snakemake.input.run, snakemake.input.queries, snakemake.input.docstore, snakemake.output.run,
+run(snakemake, rerank_run_file, snakemake.input.run, snakemake.input.queries, snakemake.input.docstore, snakemake.output.run,
     depth=snakemake.params.depth, threads=snakemake.threads, tag=snakemake.wildcards.reranker,
     **snakemake.params.settings)

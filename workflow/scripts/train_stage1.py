@@ -1,4 +1,4 @@
-from rankdistill.train import train_stage1, validation_kwargs
+from rankdistill.students.train import train_stage1, validation_kwargs
 from rankdistill.workflow import run
 
 s = dict(snakemake.params.spec)

@@ -1,4 +1,4 @@
-from rankdistill.train import student_settings, train_stage2, validation_kwargs
+from rankdistill.students.train import student_settings, train_stage2, validation_kwargs
 from rankdistill.workflow import run
 
 s = student_settings(snakemake.params.spec)
