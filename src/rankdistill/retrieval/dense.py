@@ -218,7 +218,8 @@ def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os
     loaded = encoders.load_shards(index)
     with RunWriter(out, tag=tag) as w:
         for batch in query_batches(topics, write_batch):
-            w.add(retrieve_frame(batch, index, enc, depth, query_batch, loaded, show_progress=len(topics) > write_batch))
+            w.add(retrieve_frame(batch, index, enc, depth, query_batch, loaded,
+                                 show_progress=len(topics) > write_batch))
     log.info("retrieved %d results for %d queries from %d passages", w.rows, len(topics), meta["passages"])
     return {"queries": int(len(topics)), "results": w.rows}
 
