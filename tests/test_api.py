@@ -65,6 +65,9 @@ def test_bm25_transformer_equals_the_retrieve_rule(data):
     assert_same_run(out, data["dir"] / "bm25.run")
     # the original query text travels on (the rule's cleaning is only what PISA searches)
     assert set(out.loc[out.qid == "q7", "query"]) == {"fish?! water"}
+    # a query without words after cleaning gets no results (the rule skips it with a warning)
+    none = _bm25(data)(pd.DataFrame({"qid": ["9"], "query": ["?! ..."]}))
+    assert none.empty and {"qid", "query", "docno", "score", "rank"} <= set(none.columns)
 
 
 def test_student_transformer_equals_the_rerank_rule(data, bert_tiny, tmp_path):

@@ -180,7 +180,8 @@ class BM25(pt.Transformer):
 
         _query_texts(inp)
         topics, _ = clean_topics(inp[["qid", "query"]].astype({"qid": str}).drop_duplicates("qid"))
-        return ranked(retrieve_frame(self.retriever, topics), inp[["qid", "query"]])
+        hits = retrieve_frame(self.retriever, topics) if len(topics) else pd.DataFrame(columns=["qid", "docno", "score"])
+        return ranked(hits, inp[["qid", "query"]])
 
 
 class DenseRetriever(pt.Transformer):
