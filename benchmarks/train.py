@@ -1,4 +1,4 @@
-"""Training throughput: our stage-2 loop (rankdistill.train.fit) against a plain PyTorch loop on
+"""Training throughput: our stage-2 loop (rankdistill.students.loop.fit) against a plain PyTorch loop on
 sentence-transformers' CrossEncoder model (HF tokenizer per batch, the usual recipe).
 
 Both: same backbone weights, RankNet over whole query groups, AdamW, the same queries per step,
@@ -9,7 +9,7 @@ and the ratio ours / plain loop.
   python benchmarks/train.py                                      # MiniLM, CPU
   python benchmarks/train.py --model-config electra-base --device cuda --group 100 --queries 8
 
-``--stage1-memory``: peak RSS of building the stage-1 sampler (rankdistill.train.Stage1Data, an on-disk
+``--stage1-memory``: peak RSS of building the stage-1 sampler (rankdistill.students.data.Stage1Data, an on-disk
 candidate index) against the in-memory version it replaced (tests/_stage1_reference.py), each in a fresh
 process, for synthetic runs of 2k and 20k queries x 200 candidates (grouped by query, and interleaved:
 every query's rank-1 line, then every rank-2 line, ...). Prints the growth from 2k to 20k queries.
@@ -42,10 +42,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-from rankdistill import losses  # noqa: E402
-from rankdistill.model import CrossEncoder  # noqa: E402
-from rankdistill.rerank import resolve_device  # noqa: E402
-from rankdistill.train import Group, TrainSettings, fit  # noqa: E402
+from rankdistill.students import losses  # noqa: E402
+from rankdistill.students.data import Group  # noqa: E402
+from rankdistill.students.loop import TrainSettings, fit  # noqa: E402
+from rankdistill.students.model import CrossEncoder  # noqa: E402
+from rankdistill.students.scoring import resolve_device  # noqa: E402
 
 
 class _Data:
@@ -75,7 +76,7 @@ def _stage1_child(impl: str, folder: str, layout: str) -> None:
     """One measurement in a fresh process: JSON with the peak RSS before and after building the sampler."""
     from rankdistill.datasets.queries import read_qrels
     from rankdistill.runs import read_run
-    from rankdistill.train import Stage1Data
+    from rankdistill.students.data import Stage1Data
 
     sys.path.insert(0, str(C.ROOT / "tests"))
     from _stage1_reference import OldStage1Data
@@ -133,7 +134,7 @@ _ELECTRA = {"base": (768, 12, 12, 3072), "large": (1024, 24, 16, 4096)}
 def _saved_per_sequence(size: str, checkpointing: bool, length: int = 296, n: int = 2) -> tuple[int, dict]:
     from transformers import ElectraConfig, ElectraModel
 
-    from rankdistill.train import enable_gradient_checkpointing
+    from rankdistill.students.loop import enable_gradient_checkpointing
 
     h, layers, heads, inter = _ELECTRA[size]
     cfg = ElectraConfig(vocab_size=30522, embedding_size=h, hidden_size=h, num_hidden_layers=layers,
@@ -252,7 +253,7 @@ def main() -> None:
         loss.item()
         rates.append(nq * ng / (time.perf_counter() - t))
     plain = statistics.median(rates[2:] or rates)
-    print(f"{'ours (rankdistill.train.fit)':<40} {ours:10.1f} pairs/s")
+    print(f"{'ours (rankdistill.students.loop.fit)':<40} {ours:10.1f} pairs/s")
     print(f"{'plain loop on sentence-transformers':<40} {plain:10.1f} pairs/s")
     print(f"\nratio ours / plain sentence-transformers loop: {ours / plain:.2f}x")
 

@@ -1,11 +1,11 @@
-"""The in-memory stage-1 sampler that rankdistill.train.Stage1Data replaced (commit 1f3a306): the reference
+"""The in-memory stage-1 sampler that rankdistill.students.data.Stage1Data replaced (commit 1f3a306): the reference
 its samples are compared with (tests/test_train_stage1.py) and the baseline of ``benchmarks/train.py
 --stage1-memory``. It holds the whole run in pandas and Python lists."""
 
 import numpy as np
 
 from rankdistill.runs import natural_key, sort_run
-from rankdistill.train import Group, _step_queries
+from rankdistill.students.data import Group, _step_queries
 
 
 class OldStage1Data:

@@ -118,7 +118,7 @@ def test_minilm_reranks_trec_dl_bm25_top100(trec_dl, minilm, tmp_path, year):
     enc = dense.BiEncoder(minilm, pooling="mean", similarity="cosine", doc_length=256, batch_size=64)
     encoders.set_threads(2)
     bm25 = read_run(d / "bm25-top100.run")
-    run = dense.rerank_run(bm25, read_queries(d / "queries.tsv"), DocStore(store), enc, depth=100)
+    run = dense.rerank_frame(bm25, read_queries(d / "queries.tsv"), DocStore(store), enc, depth=100)
     assert len(run) == len(bm25) and set(run.qid) == set(bm25.qid)
     qrels = read_qrels(d / "qrels.txt").rename(columns={"qid": "query_id", "docno": "doc_id", "label": "relevance"})
     m = ir_measures.parse_measure("nDCG@10")

@@ -276,7 +276,7 @@ def test_tables_and_figures_are_targets_of_all_only_when_configured(workflow_fac
 
 @pytest.mark.slow
 def test_ablation_table_and_figure_rules_end_to_end(workflow_factory, bert_tiny, tmp_path):
-    from rankdistill.model import CrossEncoder
+    from rankdistill.students.model import CrossEncoder
 
     cfg = tiny_config()
     cfg["students"] = {}

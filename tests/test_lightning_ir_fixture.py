@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from rankdistill.model import CrossEncoder, PairTokenizer, collate
-from rankdistill.rerank import score_pairs
+from rankdistill.students.model import CrossEncoder, PairTokenizer, collate
+from rankdistill.students.scoring import score_pairs
 
 FIXTURE = Path(__file__).parent / "data" / "lightning_ir"
 REF = json.loads((FIXTURE / "scores.json").read_text(encoding="utf-8"))

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rankdistill import losses
+from rankdistill.students import losses
 
 
 def test_info_nce_hand_computed():

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rankdistill.errors import InputError
-from rankdistill.model import CrossEncoder, collate
-from rankdistill.rerank import score_pairs
+from rankdistill.students.model import CrossEncoder, collate
+from rankdistill.students.scoring import score_pairs
 
 QUERIES = ["what is a fox", "how do plants grow in winter", "capital of france"] * 6
 DOCS = [("the quick brown fox jumps over the lazy dog " * (i % 4 + 1)) + f"passage {i}" for i in range(18)]
@@ -155,11 +155,11 @@ def test_sentence_transformers_cross_encoder_scores_like_predict(bert_tiny, tmp_
 def test_pyterrier_reranker_scores_and_ranks(tiny):
     import pandas as pd
 
-    from rankdistill.rerank import Reranker
+    from rankdistill.api import Student
 
     df = pd.DataFrame({"qid": ["1"] * 3 + ["2"] * 2, "query": [QUERIES[0]] * 3 + [QUERIES[1]] * 2,
                        "docno": list("abcde"), "text": DOCS[:5]})
-    out = Reranker(tiny)(df)
+    out = Student(tiny)(df)
     want = score_pairs(tiny, df["query"].tolist(), df["text"].tolist())
     np.testing.assert_allclose(out.sort_values("docno")["score"].values, want, atol=1e-6)
     for _, g in out.groupby("qid"):

@@ -7,9 +7,9 @@ import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, ElectraConfig, RobertaConfig, \
     BertConfig
 
-from rankdistill.model import CrossEncoder, Settings
-from rankdistill.packed import PackedEncoder, pack, unsupported
-from rankdistill.rerank import score_pairs
+from rankdistill.students.model import CrossEncoder, Settings
+from rankdistill.students.packed import PackedEncoder, pack, unsupported
+from rankdistill.students.scoring import score_pairs
 
 QUERIES = ["what is a fox", "how do plants grow in winter", "capital of france", "a"] * 5
 DOCS = [("the quick brown fox jumps over the lazy dog " * (i % 5 + 1)) + f"passage {i}" for i in range(20)]
@@ -114,7 +114,7 @@ def test_pack_layout():
 
 
 def test_attention_core_choice():
-    from rankdistill.packed import _attention_backend, attention_candidates
+    from rankdistill.students.packed import _attention_backend, attention_candidates
 
     assert attention_candidates(torch.device("cpu"), torch.bfloat16) == ["sdpa"]
     assert attention_candidates(torch.device("cuda"), torch.float32) == ["sdpa"]  # flash kernels need 16-bit
@@ -128,13 +128,13 @@ def test_attention_core_choice():
 def test_auto_engine_falls_back_when_the_kernel_fails(bert_tiny, monkeypatch, caplog):
     """A GPU build without the varlen kernel (here: the CUDA-only kernels asked for on a CPU) must not
     break re-ranking: the probe catches it and the next attention core, or the padded engine, scores."""
-    import rankdistill.packed as packed
+    import rankdistill.students.packed as packed
 
     m = CrossEncoder.from_backbone(bert_tiny, query_length=6, doc_length=20, seed=2)
     want = score_pairs(m, QUERIES, DOCS, engine="padded")
     monkeypatch.setattr(packed, "attention_candidates", lambda *a: ["varlen", "aten-flash", "sdpa"])
     stats = {}
-    with caplog.at_level("WARNING", logger="rankdistill.rerank"):
+    with caplog.at_level("WARNING", logger="rankdistill.students.scoring"):
         got = score_pairs(m, QUERIES, DOCS, engine="auto", stats=stats)
     assert stats["engine"] == "packed" and m._packed.attention == "sdpa"
     assert "varlen attention" in caplog.text and "aten-flash attention" in caplog.text
@@ -142,7 +142,7 @@ def test_auto_engine_falls_back_when_the_kernel_fails(bert_tiny, monkeypatch, ca
 
     monkeypatch.setattr(packed, "attention_candidates", lambda *a: ["varlen"])
     caplog.clear()
-    with caplog.at_level("WARNING", logger="rankdistill.rerank"):
+    with caplog.at_level("WARNING", logger="rankdistill.students.scoring"):
         got = score_pairs(m, QUERIES, DOCS, engine="auto", stats=stats)
     assert stats["engine"] == "padded" and "scoring padded" in caplog.text
     np.testing.assert_allclose(got, want, atol=1e-6)

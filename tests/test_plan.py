@@ -168,7 +168,7 @@ def _library_defaults():
 
     from rankdistill.retrieval import bm25, colbert, dense
     from rankdistill.teacher import core
-    from rankdistill.train import TrainSettings, train_stage2
+    from rankdistill.students.train import TrainSettings, train_stage2
 
     def sig(f):
         return {n: p.default for n, p in inspect.signature(f).parameters.items()
@@ -183,8 +183,8 @@ def _library_defaults():
         (("first_stages", "bm25"), sig(bm25.build_index) | {k: v for k, v in sig(bm25.retrieve).items() if k != "depth"}),
         (("first_stages", "dense"), {k: v for k, v in (sig(dense.build_index) | sig(dense.retrieve)).items()
                                      if k != "depth"}),
-        (("rerankers", "dense"), {k: v for k, v in sig(dense.rerank).items() if k != "depth"}),
-        (("rerankers", "colbert"), {k: v for k, v in sig(colbert.rerank).items() if k not in ("depth",)}),
+        (("rerankers", "dense"), {k: v for k, v in sig(dense.rerank_run_file).items() if k != "depth"}),
+        (("rerankers", "colbert"), {k: v for k, v in sig(colbert.rerank_run_file).items() if k not in ("depth",)}),
     ]
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import tqdm as tqdm_module
 
-from rankdistill.model import CrossEncoder
-from rankdistill.rerank import rerank_frame
+from rankdistill.students.model import CrossEncoder
+from rankdistill.students.rerank import rerank_frame
 
 
 class _Store:

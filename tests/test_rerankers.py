@@ -21,8 +21,8 @@ BT = "package:cognition/model"
 def folders(tmp_path_factory, bert_tiny, minilm):
     """One model folder of each format: a lightning-ir cross-encoder (our save), a sequence-classification
     folder, a ColBERT checkpoint, plus the packaged bi-encoder (MiniLM) and plain encoder (BERT-tiny)."""
-    from rankdistill.model import CrossEncoder
     from rankdistill.retrieval.colbert import init_checkpoint
+    from rankdistill.students.model import CrossEncoder
 
     d = tmp_path_factory.mktemp("models")
     CrossEncoder.from_backbone(bert_tiny, 16, 64, seed=3).save_pretrained(d / "ce")
@@ -144,8 +144,9 @@ def test_every_scorer_kind_reranks_through_the_workflow(workflow_factory, folder
 
     from rankdistill.datasets.docstore import DocStore
     from rankdistill.datasets.queries import read_queries
-    from rankdistill.model import CrossEncoder
     from rankdistill.runs import read_run
+    from rankdistill.students.model import CrossEncoder
+    from rankdistill.students.scoring import score_pairs
 
     cfg = tiny_config()
     cfg["first_stages"]["colbert"] = {"kind": "colbert", "model": folders["colbert"], "depth": 50}
@@ -206,7 +207,7 @@ def test_every_scorer_kind_reranks_through_the_workflow(workflow_factory, folder
     for name, folder in (("ce", folders["ce"]), ("st1", str(res / "models/stage1/s1"))):
         run = read_run(res / f"rerank/{name}/bm25/test-a.run").head(5)
         m = CrossEncoder.load(folder)
-        want = m.score([qtext[q] for q in run.qid], [store.text(d) for d in run.docno])
+        want = score_pairs(m, [qtext[q] for q in run.qid], [store.text(d) for d in run.docno])
         np.testing.assert_allclose(run.score.to_numpy(), want, atol=1e-5)
     # re-running does nothing; changing a re-ranker's setting re-runs only its jobs
     assert "Nothing to be done" in wf.snakemake("-n", "results/table.csv").stdout
@@ -275,11 +276,11 @@ def test_bad_runs_are_input_errors_naming_the_run_file(tmp_path, bert_tiny, fold
     (tmp_path / "unknown-query.run").write_text("q1 Q0 d1 1 2.0 x\nq9 Q0 d2 1 1.0 x\n")
     (tmp_path / "unknown-doc.run").write_text("q1 Q0 d1 1 2.0 x\nq1 Q0 d7 2 1.0 x\n")
     args = (tmp_path / "q.tsv", tmp_path / "docs.sqlite", tmp_path / "out.run")
-    for rerank, model in ((dense.rerank, bert_tiny), (colbert.rerank, folders["colbert"])):
+    for rerank, model in ((dense.rerank_run_file, bert_tiny), (colbert.rerank_run_file, folders["colbert"])):
         with pytest.raises(InputError, match=r"unknown-query.run.*1 queries of the run have no text.*q9"):
             rerank(tmp_path / "unknown-query.run", *args, model=model)
         with pytest.raises(InputError, match=r"unknown-doc.run.*passages missing from the document store.*d7"):
             rerank(tmp_path / "unknown-doc.run", *args, model=model)
         assert not (tmp_path / "out.run").exists()
-    dense.rerank(tmp_path / "unknown-doc.run", *args, model=bert_tiny, depth=1)  # d7 is below the depth
+    dense.rerank_run_file(tmp_path / "unknown-doc.run", *args, model=bert_tiny, depth=1)  # d7 is below the depth
     assert (tmp_path / "out.run").read_text().split()[:3] == ["q1", "Q0", "d1"]

@@ -287,10 +287,10 @@ def test_a_students_setting_reruns_exactly_its_descendants(students_done, change
 
 
 def test_editing_training_code_retrains(students_done):
-    # rankdistill.losses: imported by train.py (`from . import losses`), not by the re-ranking code
-    assert _with_edit(students_done, "src/rankdistill/losses.py") == {
+    # rankdistill.students.losses: imported by the training code, not by the re-ranking code
+    assert _with_edit(students_done, "src/rankdistill/students/losses.py") == {
         "train_stage1": 1, "train_student": 1, **STUDENT_DOWNSTREAM}
-    # rankdistill.distill: the distillation set's code, and train.py reads the set with it
+    # rankdistill.distill: the distillation set's code, and the training code reads the set with it
     assert _with_edit(students_done, "src/rankdistill/distill.py") == {
         "distill_set": 1, "train_stage1": 1, "train_student": 1, **STUDENT_DOWNSTREAM}
     # rankdistill.teacher.windows: the teacher's sliding windows, and what is built from its run

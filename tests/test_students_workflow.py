@@ -78,8 +78,9 @@ def test_dag_shares_stage1_between_dual_students(workflow_factory, tmp_path):
 def test_rerank_run_on_trec_dl(trec_dl, bert_tiny, tmp_path):
     from rankdistill.datasets.docstore import build_docstore
     from rankdistill.datasets.queries import read_queries
-    from rankdistill.model import CrossEncoder
-    from rankdistill.rerank import rerank_run, score_pairs
+    from rankdistill.students.model import CrossEncoder
+    from rankdistill.students.rerank import rerank_run_file
+    from rankdistill.students.scoring import score_pairs
     from rankdistill.runs import cut, read_run, write_run
     from rankdistill.textfiles import iter_lines
 
@@ -89,7 +90,7 @@ def test_rerank_run_on_trec_dl(trec_dl, bert_tiny, tmp_path):
     small = bm25[bm25["qid"].isin(sorted(set(bm25["qid"]))[:3])]
     write_run(small, tmp_path / "bm25.run")
     CrossEncoder.from_backbone(bert_tiny, 16, 64, seed=1).save_pretrained(tmp_path / "model")
-    rerank_run(str(tmp_path / "model"), tmp_path / "bm25.run", d / "queries.tsv", tmp_path / "docs.sqlite",
+    rerank_run_file(str(tmp_path / "model"), tmp_path / "bm25.run", d / "queries.tsv", tmp_path / "docs.sqlite",
                tmp_path / "out.run", depth=10, tag="tiny")
     out = read_run(tmp_path / "out.run")
     top = cut(small, 10)
@@ -109,7 +110,7 @@ def test_rerank_run_on_trec_dl(trec_dl, bert_tiny, tmp_path):
 
 @pytest.mark.slow
 def test_end_to_end_students_join_the_table(workflow_factory, bert_tiny, tmp_path):
-    from rankdistill.model import CrossEncoder
+    from rankdistill.students.model import CrossEncoder
 
     CrossEncoder.from_backbone(bert_tiny, 8, 32, seed=2).save_pretrained(tmp_path / "released")
     cfg = students_config()

@@ -16,7 +16,8 @@ import _train_data  # noqa: E402
 
 from rankdistill.datasets.queries import read_qrels, read_queries  # noqa: E402
 from rankdistill.distill import build_distill_set  # noqa: E402
-from rankdistill.train import Stage1Data, Stage2Data, _step_queries, train_stage1, train_stage2  # noqa: E402
+from rankdistill.students.data import Stage1Data, Stage2Data, _step_queries  # noqa: E402
+from rankdistill.students.train import train_stage1, train_stage2  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def _stage2_cmd(bert_tiny, data, out, scratch, crash_after=None, loss="adr-mse")
     kw = dict(start=bert_tiny, distill=data["distill_parquet"], queries=data["queries"], docstore=data["docstore"],
               out=str(out), scratch=str(scratch), start_is_checkpoint=False, query_length=8, doc_length=16, epochs=3,
               batch_queries=2, accumulation=2, loss=loss, save_every=2, lr=1e-3, threads=1, crash_after=crash_after)
-    return [sys.executable, "-m", "rankdistill.train", "stage2", "--json", json.dumps(kw)]
+    return [sys.executable, "-m", "rankdistill.students.train", "stage2", "--json", json.dumps(kw)]
 
 
 def _env():
@@ -128,7 +129,7 @@ def test_ddp_two_gloo_processes_match_one_process(bert_tiny, data, tmp_path):
         kw = dict(start=bert_tiny, distill=data["distill_parquet"], queries=data["queries"], docstore=data["docstore"],
                   out=str(out), scratch=str(tmp_path / f"scr-{out.name}"), start_is_checkpoint=False, query_length=8,
                   doc_length=16, epochs=2, batch_queries=4, loss="ranknet", lr=1e-3, dropout=0.0, threads=1)
-        return launcher + ["-m", "rankdistill.train", "stage2", "--json", json.dumps(kw)]
+        return launcher + ["-m", "rankdistill.students.train", "stage2", "--json", json.dumps(kw)]
 
     import socket
 

@@ -11,9 +11,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import _train_data  # noqa: E402
 
-from rankdistill import losses  # noqa: E402
-from rankdistill.model import CrossEncoder  # noqa: E402
-from rankdistill.train import enable_gradient_checkpointing, train_stage2  # noqa: E402
+from rankdistill.students import losses  # noqa: E402
+from rankdistill.students.model import CrossEncoder  # noqa: E402
+from rankdistill.students.loop import enable_gradient_checkpointing  # noqa: E402
+from rankdistill.students.train import train_stage2  # noqa: E402
 
 
 def _step(model, batch, groups, width):
@@ -69,7 +70,7 @@ def distill_data(tmp_path_factory):
 def test_training_with_it_gives_the_same_model(bert_tiny, distill_data, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    import rankdistill.train as train
+    import rankdistill.students.loop as loop
 
     enabled = []
 
@@ -77,7 +78,7 @@ def test_training_with_it_gives_the_same_model(bert_tiny, distill_data, tmp_path
         enable_gradient_checkpointing(model)
         enabled.append(any(getattr(m, "gradient_checkpointing", False) for m in model.modules()))
 
-    monkeypatch.setattr(train, "enable_gradient_checkpointing", spy)
+    monkeypatch.setattr(loop, "enable_gradient_checkpointing", spy)
     d = distill_data
     runs = {}
     for gc in (False, True):

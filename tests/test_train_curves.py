@@ -13,8 +13,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import _train_data  # noqa: E402
 
-from rankdistill import losses  # noqa: E402
-from rankdistill.train import Validation, chance_loss, lr_factor, smooth, train_stage1, train_stage2  # noqa: E402
+from rankdistill.students import losses  # noqa: E402
+from rankdistill.students.loop import Validation, chance_loss, lr_factor, smooth  # noqa: E402
+from rankdistill.students.train import train_stage1, train_stage2  # noqa: E402
 
 
 def test_linear_schedule_matches_transformers():

@@ -15,7 +15,7 @@ from _stage1_reference import OldStage1Data  # noqa: E402
 
 from rankdistill.errors import InputError  # noqa: E402
 from rankdistill.runs import read_run  # noqa: E402
-from rankdistill.train import Stage1Data  # noqa: E402
+from rankdistill.students.data import Stage1Data  # noqa: E402
 
 
 def _messy_inputs(folder, seed=3, queries=60):
@@ -89,7 +89,7 @@ def test_index_is_reused_only_for_the_same_inputs(tmp_path, caplog):
     Stage1Data(grouped, qrels, qtext, 3, 10, 1, seed=1, index_dir=tmp_path / "idx")
     first = (tmp_path / "idx" / "index.json").stat().st_mtime_ns
     caplog.clear()
-    with caplog.at_level("INFO", logger="rankdistill.train"):
+    with caplog.at_level("INFO", logger="rankdistill.students.data"):
         Stage1Data(grouped, qrels, qtext, 5, 10, 1, seed=2, index_dir=tmp_path / "idx")  # sampling settings only
     assert "reusing the candidate index" in caplog.text
     assert (tmp_path / "idx" / "index.json").stat().st_mtime_ns == first
@@ -133,7 +133,7 @@ _CHILD = """
 import json, resource, sys
 from pathlib import Path
 import pandas as pd
-from rankdistill.train import Stage1Data
+from rankdistill.students.data import Stage1Data
 folder, layout, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 qrels = pd.DataFrame({"qid": [str(q) for q in range(n)], "docno": [str(q * 1000 + 3) for q in range(n)], "label": 1})
 qtext = {str(q): "query" for q in range(n)}
@@ -177,7 +177,7 @@ def test_concurrent_processes_build_the_index_once(tmp_path):
     qrels.to_csv(tmp_path / "qrels.csv", index=False)
     code = (
         "import json, logging, sys, pandas as pd\n"
-        "from rankdistill.train import Stage1Data\n"
+        "from rankdistill.students.data import Stage1Data\n"
         "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
         "q = pd.read_csv(sys.argv[2], dtype={'qid': str, 'docno': str})\n"
         "d = Stage1Data(sys.argv[1], q, json.loads(sys.argv[3]), 3, 10, 1, seed=4, index_dir=sys.argv[4])\n"

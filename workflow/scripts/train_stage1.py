@@ -1,5 +1,5 @@
 from rankdistill.config.settings import Stage1Settings
-from rankdistill.train import train_stage1, validation_kwargs
+from rankdistill.students.train import train_stage1, validation_kwargs
 from rankdistill.workflow import run
 
 s = Stage1Settings(**snakemake.params.settings)

@@ -1,5 +1,5 @@
 from rankdistill.config.settings import StudentSettings
-from rankdistill.train import train_stage2, validation_kwargs
+from rankdistill.students.train import train_stage2, validation_kwargs
 from rankdistill.workflow import run
 
 s = StudentSettings(**snakemake.params.settings)

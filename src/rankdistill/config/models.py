@@ -6,10 +6,10 @@ A re-ranker is a table row like a first stage, a teacher or a student: it re-ran
 cells) into ``results/rerank/<name>/<first_stage>/<query_set>.run``. Kinds and their scorers (the
 same functions the rules call):
 
-* ``dense``: a bi-encoder, query-passage cosine or dot product (:func:`rankdistill.retrieval.dense.rerank`);
-* ``colbert``: a ColBERT checkpoint, MaxSim (:func:`rankdistill.retrieval.colbert.rerank`);
+* ``dense``: a bi-encoder, query-passage cosine or dot product (:func:`rankdistill.retrieval.dense.rerank_run_file`);
+* ``colbert``: a ColBERT checkpoint, MaxSim (:func:`rankdistill.retrieval.colbert.rerank_run_file`);
 * ``cross-encoder``: a released cross-encoder (lightning-ir, sentence-transformers, a Hugging Face
-  sequence-classification folder) or any saved student folder (:func:`rankdistill.rerank.rerank_run`,
+  sequence-classification folder) or any saved student folder (:func:`rankdistill.students.rerank.rerank_run_file`,
   the students' re-ranking code);
 * ``stage1``: a stage-1 model of this config (``stage1: <name>``), the same cross-encoder code.
 
@@ -27,7 +27,7 @@ import json
 import os
 from pathlib import Path
 
-# lightning-ir's config.json model types (kept equal to rankdistill.model.LIGHTNING_IR_TYPES)
+# lightning-ir's config.json model types (kept equal to rankdistill.students.model.LIGHTNING_IR_TYPES)
 LIGHTNING_IR_TYPES = ("mono", "cross-encoder")
 
 FORMATS = {

@@ -199,7 +199,7 @@ class DistillSettings(Settings):
 
 @dataclass(frozen=True)
 class _TrainSettings(Settings):
-    """The optimisation settings stage 1 and stage 2 share (rankdistill.train.TrainSettings)."""
+    """The optimisation settings stage 1 and stage 2 share (rankdistill.students.loop.TrainSettings)."""
 
     query_length: int | None
     doc_length: int | None

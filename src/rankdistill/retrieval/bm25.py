@@ -79,6 +79,23 @@ def retriever(index: str | os.PathLike, backend: str = "pisa", k1: float = 0.9, 
     raise ValueError(f"unknown BM25 backend {backend!r}")
 
 
+def clean_topics(topics):
+    """``(topics, number dropped)``: the queries BM25 searches, ``query`` cleaned (:func:`clean_query`),
+    queries left without words dropped with a warning."""
+    topics = topics.assign(query=topics["query"].map(clean_query))
+    empty = topics["query"].str.len() == 0
+    if empty.any():
+        log.warning("%d queries have no words after cleaning and get no results: %s", empty.sum(),
+                    list(topics.loc[empty, "qid"])[:5])
+        topics = topics[~empty]
+    return topics, int(empty.sum())
+
+
+def retrieve_frame(retr, topics):
+    """``qid, docno, score`` of the cleaned ``topics`` (``qid, query``) searched with :func:`retriever`'s ``retr``."""
+    return retr.transform(topics)[["qid", "docno", "score"]]
+
+
 def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os.PathLike, backend: str = "pisa",
              k1: float = 0.9, b: float = 0.4, depth: int = 1000, threads: int = 1, tag: str = "bm25",
              query_batch: int = 10000) -> dict:
@@ -88,16 +105,10 @@ def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os
     is bounded by a batch, not by the query set (MS MARCO train: 500k queries).
     Returns ``{"queries", "results", "empty_queries"}``.
     """
-    topics = read_queries(queries)
-    topics = topics.assign(query=topics["query"].map(clean_query))
-    empty = topics["query"].str.len() == 0
-    if empty.any():
-        log.warning("%d queries have no words after cleaning and get no results: %s", empty.sum(),
-                    list(topics.loc[empty, "qid"])[:5])
-        topics = topics[~empty]
+    topics, empty = clean_topics(read_queries(queries))
     retr = retriever(index, backend, k1, b, depth, threads)
     with RunWriter(out, tag=tag) as w:
         for batch in query_batches(topics, query_batch):
-            w.add(retr.transform(batch)[["qid", "docno", "score"]])
+            w.add(retrieve_frame(retr, batch))
     log.info("retrieved %d results for %d queries", w.rows, topics.shape[0])
-    return {"queries": int(topics.shape[0]), "results": w.rows, "empty_queries": int(empty.sum())}
+    return {"queries": int(topics.shape[0]), "results": w.rows, "empty_queries": empty}

@@ -311,6 +311,22 @@ def _check_index(index, model: str) -> dict:
     return meta
 
 
+def index_encoder(index: str | os.PathLike, model: str, query_length: int | None = None, batch_size: int = 32,
+                  device: str | None = None):
+    """``(query encoder, index metadata)`` for exact MaxSim search of ``index`` with ``model``."""
+    meta = _check_index(index, model)
+    enc = ColBERT(model, query_length=query_length, doc_length=meta["doc_length"], batch_size=batch_size, device=device)
+    return enc, meta
+
+
+def retrieve_frame(topics, index: str | os.PathLike, encoder: "ColBERT", depth: int = 1000, query_batch: int = 32,
+                   loaded=None):
+    """Each query's (``topics``: ``qid, query``) exact MaxSim top ``depth`` passages: ``qid, docno, score``."""
+    qemb = encoder.encode_queries(list(topics["query"]))
+    return encoders.hits_frame(topics["qid"], search_embeddings(index, qemb, depth, query_batch, device=encoder.device,
+                                                                loaded=loaded))
+
+
 def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os.PathLike, model: str,
              query_length: int | None = None, depth: int = 1000, batch_size: int = 32, query_batch: int = 32,
              threads: int = 1, device: str | None = None, tag: str = "colbert", write_batch: int = 4096) -> dict:
@@ -321,15 +337,12 @@ def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os
     ``{"queries", "results"}``.
     """
     encoders.set_threads(threads)
-    meta = _check_index(index, model)
-    enc = ColBERT(model, query_length=query_length, doc_length=meta["doc_length"], batch_size=batch_size, device=device)
+    enc, meta = index_encoder(index, model, query_length, batch_size, device)
     topics = read_queries(queries)
     loaded = encoders.load_shards(index)
     with RunWriter(out, tag=tag) as w:
         for batch in query_batches(topics, write_batch):
-            qemb = enc.encode_queries(list(batch["query"]))
-            encoders.write_hits(w, batch["qid"], search_embeddings(index, qemb, depth, query_batch, device=enc.device,
-                                                                   loaded=loaded))
+            w.add(retrieve_frame(batch, index, enc, depth, query_batch, loaded))
     log.info("retrieved %d results for %d queries over %d passages (exact MaxSim)", w.rows, len(topics),
              meta["passages"])
     return {"queries": int(len(topics)), "results": w.rows}
@@ -337,7 +350,8 @@ def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os
 
 # --- re-ranking a run ---------------------------------------------------------------------
 
-def rerank_run(run, queries, docstore: DocStore, encoder: "ColBERT", depth: int | None = 100, source: str = "run"):
+def rerank_frame(run, queries, docstore: DocStore, encoder: "ColBERT", depth: int | None = 100,
+                 source: str = "run"):
     """MaxSim scores of each query's top ``depth`` candidates of ``run`` (``qid, docno, score``).
 
     The candidates' token vectors are computed on the fly (float32; exact search reads float16
@@ -373,16 +387,18 @@ def docstore_texts(docstore: DocStore, docnos, source: str) -> list[str]:
     return [texts[d] for d in docnos]
 
 
-def rerank(run: str | os.PathLike, queries: str | os.PathLike, docstore: str | os.PathLike, out: str | os.PathLike,
-           model: str, query_length: int | None = None, doc_length: int | None = None, depth: int | None = 100,
-           batch_size: int = 32, threads: int = 1, device: str | None = None, tag: str = "colbert"):
-    """The rerankers' ``kind: colbert`` rule: re-score the top ``depth`` of ``run`` by MaxSim, write a run."""
+def rerank_run_file(run: str | os.PathLike, queries: str | os.PathLike, docstore: str | os.PathLike,
+                    out: str | os.PathLike, model: str, query_length: int | None = None, doc_length: int | None = None,
+                    depth: int | None = 100, batch_size: int = 32, threads: int = 1, device: str | None = None,
+                    tag: str = "colbert"):
+    """File version of :func:`rerank_frame` (the rerankers' ``kind: colbert`` rule): re-score the top ``depth``
+    of ``run`` by MaxSim, write a run."""
     from ..runs import read_run, write_run
 
     encoders.set_threads(threads)
     enc = ColBERT(model, query_length=query_length, doc_length=doc_length, batch_size=batch_size, device=device)
     with DocStore(docstore) as store:
-        res = rerank_run(read_run(run), read_queries(queries), store, enc, depth, source=str(run))
+        res = rerank_frame(read_run(run), read_queries(queries), store, enc, depth, source=str(run))
     write_run(res, out, tag=tag)
     log.info("re-ranked %d candidates of %d queries with %s (MaxSim)", len(res), res["qid"].nunique(), model)
     return res

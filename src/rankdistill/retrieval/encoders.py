@@ -232,12 +232,17 @@ def load_shards(folder: str | os.PathLike) -> tuple[list[Shard], CorpusDocnos]:
     return shards, CorpusDocnos([s.docnos for s in shards])
 
 
-def write_hits(writer, qids, hits) -> None:
-    """Add ``(docnos, scores)`` per query (``hits``, aligned with ``qids``) to a RunWriter."""
+def hits_frame(qids, hits):
+    """``qid, docno, score`` of ``(docnos, scores)`` per query (``hits``, aligned with ``qids``)."""
     import pandas as pd
 
     rows = [(q, d, float(x)) for q, (docnos, scores) in zip(qids, hits) for d, x in zip(docnos, scores)]
-    writer.add(pd.DataFrame(rows, columns=["qid", "docno", "score"]))
+    return pd.DataFrame(rows, columns=["qid", "docno", "score"])
+
+
+def write_hits(writer, qids, hits) -> None:
+    """Add ``(docnos, scores)`` per query (``hits``, aligned with ``qids``) to a RunWriter."""
+    writer.add(hits_frame(qids, hits))
 
 
 def encode_collection(

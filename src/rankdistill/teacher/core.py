@@ -175,6 +175,35 @@ def select_queries(qids: Sequence[str], limit: int | None = None, seed: int = 42
     return qids[shard::shards]
 
 
+def candidate_lists(run, depth: int) -> dict[str, list[str]]:
+    """qid -> its top ``depth`` docnos in first-stage order (:func:`rankdistill.runs.sort_run`), queries in
+    run order."""
+    from ..runs import sort_run
+
+    run = sort_run(run)
+    run = run[run["rank"] <= depth]
+    return {q: list(g["docno"]) for q, g in run.groupby("qid", sort=False)}
+
+
+def rank_candidates(selected: Sequence[str], qtext: Mapping[str, str], cands: Mapping[str, Sequence[str]],
+                    texts: Callable[[Sequence[str]], Mapping[str, str]], backend, settings: Settings,
+                    cache: WindowCache | None = None, on_step: Callable[[Outcome], None] | None = None):
+    """The teacher's run of the queries ``selected``: ``(frame, outcome)``, the frame ``qid, docno, score``
+    holding each query's top ``depth`` in teacher order with scores ``n, n-1, ...`` (rank r gets
+    ``n - r + 1``, lightning-ir's rank targets). The rule (:func:`rerank`) and the PyTerrier transformer
+    (:class:`rankdistill.api.Teacher`) both rank through this function."""
+    import pandas as pd
+
+    items = ((q, qtext[q], cands[q]) for q in selected)
+    outcome = rank_queries(items, texts, backend, settings, cache, on_step)
+    rows = []
+    for q in selected:
+        docs = outcome.rankings[q]
+        n = len(docs)
+        rows += [(q, d, float(n - i)) for i, d in enumerate(docs)]
+    return pd.DataFrame(rows, columns=["qid", "docno", "score"]), outcome
+
+
 def _read_inputs(run_path, queries_path, depth: int, limit_queries: int | None, seed: int, shard: int, shards: int):
     """(query texts, each selected query's top-``depth`` candidates, number of queries in the run).
 
@@ -183,15 +212,13 @@ def _read_inputs(run_path, queries_path, depth: int, limit_queries: int | None, 
     """
     from ..datasets.queries import read_queries
     from ..errors import InputError
-    from ..runs import read_run, run_queries, sort_run
+    from ..runs import read_run, run_queries
 
     in_run = run_queries(run_path)
     selected = select_queries(in_run, limit_queries, seed, shard, shards)
-    run = sort_run(read_run(run_path, only=set(selected), allow_empty=True))
-    run = run[run["rank"] <= depth]
+    cands = candidate_lists(read_run(run_path, only=set(selected), allow_empty=True), depth)
     queries = read_queries(queries_path)
     qtext = dict(zip(queries["qid"], queries["query"]))
-    cands = {q: list(g["docno"]) for q, g in run.groupby("qid", sort=False)}
     missing = [q for q in selected if q not in qtext]
     if missing:
         raise InputError(queries_path, f"{len(missing)} run queries have no text here, e.g. {missing[:3]}")
@@ -238,8 +265,6 @@ def rerank(
     is the window cache folder (keep it outside Snakemake outputs); ``backend_obj`` replaces the
     backend built from the settings (tests, notebooks). Returns the summary dict.
     """
-    import pandas as pd
-
     from ..datasets import DocStore
     from ..errors import InputError
     from ..io import write_json
@@ -279,15 +304,9 @@ def rerank(
 
     with WindowCache(cache_dir, name=f"shard-{shard}-of-{shards}" if shards > 1 else "all") as cache:
         log.info("window cache %s: %d entries", cache_dir, len(cache))
-        items = ((q, qtext[q], cands[q]) for q in selected)
-        outcome = rank_queries(items, texts, backend_obj, settings, cache, progress)
+        ranking, outcome = rank_candidates(selected, qtext, cands, texts, backend_obj, settings, cache, progress)
     store.close()
-    rows = []
-    for q in selected:
-        docs = outcome.rankings[q]
-        n = len(docs)
-        rows += [(q, d, float(n - i)) for i, d in enumerate(docs)]
-    write_run(pd.DataFrame(rows, columns=["qid", "docno", "score"]), out_run, tag=tag)
+    write_run(ranking, out_run, tag=tag)
     st = outcome.stats
     result = {
         "queries": len(selected),

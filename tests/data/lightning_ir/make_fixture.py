@@ -1,6 +1,6 @@
 """Write tiny cross-encoders with lightning-ir's OWN code, and the scores lightning-ir gives them.
 
-Used by ``tests/test_lightning_ir_fixture.py``: our ``rankdistill.model.CrossEncoder.load`` must read
+Used by ``tests/test_lightning_ir_fixture.py``: our ``rankdistill.students.model.CrossEncoder.load`` must read
 these folders and score every pair exactly as lightning-ir does. Nothing here is hand-written in
 "lightning-ir's layout": the folders are what ``lightning_ir.CrossEncoderModule.save_pretrained``
 writes, and the scores are what ``CrossEncoderModule.score`` (the call a lightning-ir user

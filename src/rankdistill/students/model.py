@@ -33,7 +33,7 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import assets
-from .errors import InputError, UnavailableError
+from .. import assets
+from ..errors import InputError, UnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -508,7 +508,7 @@ class CrossEncoder(nn.Module):
 
     # ------------------------------------------------------------------ padding-free scoring
     def packed_unsupported(self) -> str | None:
-        """Why this model cannot score packed batches (``None`` when it can); see :mod:`rankdistill.packed`."""
+        """Why this model cannot score packed batches (``None`` when it can); see :mod:`rankdistill.students.packed`."""
         from .packed import unsupported
 
         why = unsupported(self.backbone)
@@ -530,7 +530,7 @@ class CrossEncoder(nn.Module):
 
     def forward_packed(self, input_ids: torch.Tensor, position_ids: torch.Tensor, cu_seqlens: torch.Tensor,
                        max_len: int, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores of a packed batch (see :func:`rankdistill.packed.pack`); equals :meth:`forward` on the padded batch."""
+        """Scores of a packed batch (see :func:`rankdistill.students.packed.pack`); equals :meth:`forward` on the padded batch."""
         enc = self.__dict__.get("_packed")
         if enc is None:
             raise RuntimeError("call enable_packed() first")
@@ -566,19 +566,9 @@ class CrossEncoder(nn.Module):
         ids, types = self.pairs(queries, docs)
         return collate(ids, types, self.pairs.pad_id, multiple_of)
 
-    @torch.inference_mode()
-    def score(self, queries: Sequence[str], docs: Sequence[str], **kwargs) -> np.ndarray:
-        """Scores of (query, passage) pairs, in input order (see :func:`rankdistill.rerank.score_pairs`)."""
-        from .rerank import score_pairs
-
-        return score_pairs(self, list(queries), list(docs), **kwargs)
 
 
 def _is_seqcls(folder: Path, cfg: dict) -> bool:
     """A sentence-transformers cross-encoder or any HF sequence-classification checkpoint."""
     archs = cfg.get("architectures") or []
     return any(a.endswith("ForSequenceClassification") for a in archs) or "sentence_transformers" in cfg
-
-
-def settings_dict(model: CrossEncoder) -> dict:
-    return asdict(model.settings)

@@ -1,4 +1,4 @@
-"""Fast cross-encoder scoring and re-ranking of runs.
+"""The students' scoring engine: fast cross-encoder scoring of (query, passage) pairs.
 
 :func:`score_pairs` is the engine: pairs are tokenised in sub-chunks by a background thread
 (the Rust tokenizer releases the GIL), each sub-chunk is sorted by length and cut into batches
@@ -8,30 +8,27 @@ preallocated tensor, so the loop has no host synchronisation until the end. On a
 backbone runs in bf16 (``precision="bf16"``, the head stays fp32 so candidates do not tie) or
 under bf16 autocast; on a CPU in fp32. ``torch.compile`` is optional.
 
-The default engine is padding-free (:mod:`rankdistill.packed`): each batch is one row of
+The default engine is padding-free (:mod:`rankdistill.students.packed`): each batch is one row of
 real tokens cut by ``cu_seqlens``, FlashAttention's variable-length kernel attends within pairs,
 and no matrix product touches a pad token. A few pairs are scored both ways first; if the kernel
 is missing or disagrees, the padded engine runs instead (with a warning).
 
-:func:`rerank_run` re-ranks each query's top-k of a run with passages from the DocStore and
-writes a run; :class:`Reranker` is the same as a PyTerrier transformer.
+:mod:`rankdistill.students.rerank` re-ranks runs with it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
 from typing import Iterator, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 
-from .errors import InputError, UnavailableError
+from ..errors import UnavailableError
 from .model import CrossEncoder, collate
 
 log = logging.getLogger(__name__)
@@ -212,7 +209,7 @@ def score_pairs(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str]
     """Scores (float32) of ``(queries[i], docs[i])`` in input order.
 
     ``engine``: "padded" (batches padded to their longest pair), "packed" (padding-free, see
-    :mod:`rankdistill.packed`) or "auto" (packed when the backbone supports it).
+    :mod:`rankdistill.students.packed`) or "auto" (packed when the backbone supports it).
     """
     n = len(queries)
     if n != len(docs):
@@ -255,102 +252,3 @@ def score_pairs(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str]
         stats.update(pairs=n, seconds=elapsed, tokens=tokens, padded_tokens=padded, engine=engine,
                      pairs_per_s=n / elapsed if elapsed > 0 else float("inf"))
     return result
-
-
-# ---------------------------------------------------------------------------------------------- runs
-def rerank_frame(model: CrossEncoder, run: pd.DataFrame, queries: dict[str, str], docstore, depth: int | None,
-                 source: str = "run", queries_per_block: int = 2000, **kwargs) -> pd.DataFrame:
-    """Score each query's top ``depth`` candidates; returns ``qid, docno, score`` (ranks via write_run).
-
-    Passages are fetched per block of queries, so memory is bounded by the block, not the collection.
-    """
-    from .runs import cut
-
-    run = cut(run, depth)
-    missing = sorted(set(run["qid"]) - set(queries))
-    if missing:
-        raise InputError(source, f"{len(missing)} queries of the run have no text in the query set, e.g. {missing[:5]}")
-    qids = list(dict.fromkeys(run["qid"]))
-    bar = None
-    if kwargs.get("progress") is True:  # one bar over all blocks, moving per batch
-        from tqdm import tqdm
-
-        bar = kwargs["progress"] = tqdm(total=len(run), unit="pair", desc="re-rank", mininterval=2)
-    parts = []
-    stats_all = {"pairs": 0, "seconds": 0.0, "tokens": 0, "padded_tokens": 0}
-    engine = None
-    for b in range(0, len(qids), queries_per_block):
-        block = run[run["qid"].isin(set(qids[b:b + queries_per_block]))]
-        try:
-            texts = docstore.get_many(block["docno"])
-        except KeyError as e:
-            raise InputError(source, f"passages missing from the document store: {e}") from None
-        st: dict = {}
-        scores = score_pairs(model, [queries[q] for q in block["qid"]], [texts[d] for d in block["docno"]],
-                             stats=st, **kwargs)
-        for k in stats_all:
-            stats_all[k] += st.get(k, 0)
-        engine = st.get("engine", engine)
-        parts.append(pd.DataFrame({"qid": block["qid"].values, "docno": block["docno"].values,
-                                   "score": scores.astype(np.float64)}))
-    if bar is not None:
-        bar.close()
-    if stats_all["seconds"] > 0:
-        log.info("scored %d pairs in %.1f s (%.0f pairs/s, %s engine, %.1f%% padding)", stats_all["pairs"],
-                 stats_all["seconds"], stats_all["pairs"] / stats_all["seconds"], engine,
-                 100 * (1 - stats_all["tokens"] / max(stats_all["padded_tokens"], 1)))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["qid", "docno", "score"])
-
-
-def load_scorer(model: str, kind: str = "trained", **kwargs) -> CrossEncoder:
-    """A trained student folder (ours) or a released checkpoint (lightning-ir / sentence-transformers)."""
-    return CrossEncoder.load(model, **kwargs)
-
-
-def rerank_run(model: str, run: str | os.PathLike, queries: str | os.PathLike, docstore: str | os.PathLike,
-               out: str | os.PathLike, depth: int | None = 100, tag: str = "rankdistill", device: str | None = None,
-               precision: str = "auto", batch_size: int | None = None, max_tokens: int | None = None,
-               compile: bool = False, threads: int | None = None, query_length: int | None = None,
-               doc_length: int | None = None, engine: str = "auto") -> None:
-    """Re-rank the top-``depth`` of ``run`` with the cross-encoder ``model`` and write the run ``out``."""
-    from .datasets.docstore import DocStore
-    from .datasets.queries import read_queries
-    from .runs import read_run, write_run
-
-    if threads:
-        torch.set_num_threads(threads)
-    scorer = CrossEncoder.load(model, query_length=query_length, doc_length=doc_length)
-    r = read_run(run)
-    qs = read_queries(queries)
-    qmap = dict(zip(qs["qid"].astype(str), qs["query"]))
-    with DocStore(docstore) as store:
-        scored = rerank_frame(scorer, r, qmap, store, depth, source=str(run), device=device, precision=precision,
-                              batch_size=batch_size, max_tokens=max_tokens, compile=compile, engine=engine,
-                              progress=True)
-    write_run(scored, out, tag=tag)
-    log.info("wrote %s (%d queries, %d pairs)", out, scored["qid"].nunique(), len(scored))
-
-
-def Reranker(model: CrossEncoder | str, docstore: str | None = None, **kwargs):
-    """A PyTerrier transformer: ``qid, query, docno[, text]`` → same rows with ``score`` and ``rank``."""
-    try:
-        import pyterrier as pt
-    except ImportError as e:  # pragma: no cover - python-terrier is a dependency
-        raise UnavailableError("the PyTerrier wrapper needs python-terrier") from e
-    scorer = model if isinstance(model, CrossEncoder) else CrossEncoder.load(model)
-
-    class _Reranker(pt.Transformer):
-        def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-            df = inp.copy()
-            if "text" not in df.columns:
-                if docstore is None:
-                    raise InputError("input frame", "no 'text' column and no docstore to look passages up in")
-                from .datasets.docstore import DocStore
-
-                with DocStore(docstore) as store:
-                    texts = store.get_many(df["docno"].astype(str))
-                df["text"] = [texts[d] for d in df["docno"].astype(str)]
-            df["score"] = score_pairs(scorer, df["query"].tolist(), df["text"].tolist(), **kwargs).astype(np.float64)
-            return pt.model.add_ranks(df)
-
-    return _Reranker()
