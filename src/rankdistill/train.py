@@ -848,13 +848,6 @@ def validation_kwargs(spec: dict | None, inputs) -> dict | None:
             "queries_n": spec["queries"], "depth": spec["depth"], "every": spec["every"]}
 
 
-def student_settings(spec: dict) -> dict:
-    """train_stage2 keyword arguments from a ``students`` config entry (kind: trained), without ``validation``
-    (see :func:`validation_kwargs`)."""
-    drop = {"kind", "stage1", "backbone", "distill_set", "inference", "label", "validation"}
-    return {k: v for k, v in spec.items() if k not in drop}
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m rankdistill.train stage1|stage2 --json '{...kwargs...}'`` (for torchrun / accelerate launch)."""
     import argparse
