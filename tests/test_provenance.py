@@ -124,7 +124,7 @@ def finished(tmp_path_factory) -> Workflow:
 def _outputs(root: Path) -> list[Path]:
     res = root / "results"
     files = [p for p in res.rglob("*") if p.is_file() and not p.name.endswith(pv.MANIFEST_SUFFIX)
-             and not {"logs", "benchmarks", "index"} & set(p.relative_to(res).parts)]
+             and not {"logs", "benchmarks", "index", "cache"} & set(p.relative_to(res).parts)]  # cache: not outputs
     return files + [p for p in (res / "index").iterdir() if p.is_dir()]
 
 
