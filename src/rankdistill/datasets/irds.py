@@ -31,13 +31,18 @@ def _wrap(dataset_id: str, what: str, fn):
         ) from e
 
 
-def iter_docs(dataset_id: str, text_fields=("text",)) -> Iterator[dict]:
+def iter_docs(dataset_id: str, text_fields=("text",), title_field: str | None = "title") -> Iterator[dict]:
+    """Stream a dataset's documents: ``text`` from ``text_fields``, ``title`` from ``title_field`` when the
+    document type has it (and it is not one of the text fields), else ``""``."""
     ds = load(dataset_id)
     if not ds.has_docs():
         raise UnavailableError(f"ir_datasets {dataset_id!r} has no documents")
     it = _wrap(dataset_id, "documents", lambda: iter(ds.docs_iter()))
+    use_title = bool(title_field) and title_field not in text_fields
     for doc in it:
-        yield {"docno": doc.doc_id, "text": " ".join(str(getattr(doc, f)) for f in text_fields)}
+        title = getattr(doc, title_field, None) if use_title else None
+        yield {"docno": doc.doc_id, "text": " ".join(str(getattr(doc, f)) for f in text_fields),
+               "title": str(title) if title else ""}
 
 
 def queries(dataset_id: str) -> pd.DataFrame:
