@@ -219,3 +219,7 @@ _REFERENCE_HOOKS.append(_check_outputs)
 from .reranker_config import check_rerankers as _check_rerankers  # noqa: E402  (rerankers, pretrained model folders)
 
 _REFERENCE_HOOKS.append(_check_rerankers)
+
+from .ood import check_ood as _check_ood  # noqa: E402  (collections, query sets' collection, the ood table)
+
+_REFERENCE_HOOKS.append(_check_ood)
