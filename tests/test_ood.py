@@ -148,6 +148,11 @@ def test_config_names_collections_and_checks_references():
     clash["collections"]["bm25"] = {"kind": "synthetic"}
     with pytest.raises(ConfigError, match="also a first stage"):
         rdconfig.validate(clash)
+    shallow = ood_config()
+    shallow["students"] = {"s": {"kind": "pretrained", "model": "some/hub-id", "inference": {"depth": 10}}}
+    shallow["ood"]["systems"].append("s")
+    with pytest.raises(ConfigError, match="'s' re-ranks each query's top 10 but ood.depth is 100"):
+        rdconfig.validate(shallow)
 
 
 def test_workflow_builds_each_collection_and_its_index_and_the_ood_table(workflow_factory):

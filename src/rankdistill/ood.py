@@ -70,6 +70,19 @@ def ood_cells(config: dict) -> list[tuple[str, str, str]]:
     return [(s, ood_first_stage(config, q), q) for s in config["ood"]["systems"] for q in ood_query_sets(config)]
 
 
+def system_depth(config: dict, name: str) -> int | None:
+    """How many candidates per query a re-ranking row re-ranks (None: a first stage, or unknown)."""
+    ev_depth = config.get("evaluation", {}).get("depth")
+    if name in config.get("students", {}):
+        return (config["students"][name].get("inference") or {}).get("depth") or ev_depth
+    if name in config.get("rerankers", {}):
+        return config["rerankers"][name].get("depth") or ev_depth
+    if name in config.get("teachers", {}):
+        t = config["teachers"][name]
+        return t.get("depth") if t.get("kind") == "llm" else None
+    return None
+
+
 def check_ood(config: dict) -> list[str]:
     """Cross-references of ``collections``, query sets' ``collection`` and ``ood`` (a config hook)."""
     problems = []
@@ -111,6 +124,11 @@ def check_ood(config: dict) -> list[str]:
     m = ood.get("measure")
     if m and m not in config["evaluation"]["measures"]:
         problems.append(f"ood.measure: {m!r} must be one of evaluation.measures {config['evaluation']['measures']}")
+    for s in ood["systems"]:  # a row must re-rank at least the candidates the table compares on
+        d = system_depth(config, s)
+        if d is not None and ood.get("depth") is not None and d < ood["depth"]:
+            problems.append(f"ood.systems: {s!r} re-ranks each query's top {d} but ood.depth is {ood['depth']}: "
+                            f"set ood.depth: {d} or let {s!r} re-rank the top {ood['depth']}")
     for s in ood["systems"]:  # an import first stage as a row needs its runs
         f = fss.get(s) or {}
         if f.get("kind") == "import":
