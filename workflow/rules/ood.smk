@@ -132,11 +132,11 @@ if config.get("ood"):
         input:
             per_query=[ood_eval_file(*cell) for cell in ood_cells()],
         output:
-            tex=report(R("table_ood.tex"), caption="../report/table.rst", category="Tables",
+            tex=report(R("table_ood.tex"), caption="../report/table_ood.rst", category="Tables",
                        subcategory="Out-of-domain table", labels={"table": "ood", "format": "LaTeX"}),
-            csv=report(R("table_ood.csv"), caption="../report/table.rst", category="Tables",
+            csv=report(R("table_ood.csv"), caption="../report/table_ood.rst", category="Tables",
                        subcategory="Out-of-domain table", labels={"table": "ood", "format": "CSV"}),
-            md=report(R("table_ood.md"), caption="../report/table.rst", category="Tables",
+            md=report(R("table_ood.md"), caption="../report/table_ood.rst", category="Tables",
                       subcategory="Out-of-domain table", labels={"table": "ood", "format": "Markdown"}),
             provenance=report(R("table_ood.provenance.md"), caption="../report/provenance.rst",
                               category="Provenance", labels={"result": "ood table"}),
