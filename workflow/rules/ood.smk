@@ -65,43 +65,6 @@ use rule index_plaid as index_plaid_named with:
         R("benchmarks/collection/{collection}/plaid/{first_stage}.tsv")
 
 
-def ood_cells():
-    from rankdistill.ood import ood_cells as cells
-
-    return cells(config)
-
-
-def ood_eval_file(system, first_stage, query_set):
-    return R(f"eval_ood/{system}/{first_stage}/{query_set}.tsv")
-
-
-def ood_spec():
-    """Everything the OOD table renders with (a param: a label or the baseline reruns it)."""
-    from rankdistill.ood import ood_baseline
-    from rankdistill.table import table_measures
-
-    ood = config["ood"]
-    measure = ood.get("measure") or table_measures(config)[0]
-    labels = system_labels() | dict(config.get("table", {}).get("labels", {})) | dict(ood.get("labels", {}))
-    fs = ood["first_stage"]
-    return dict(
-        systems=list(ood["systems"]),
-        groups={g: list(q) for g, q in ood["groups"].items()},
-        measure=measure,
-        first_stage=fs,
-        first_stage_label=labels.get(fs, fs),
-        depth=ood["depth"],
-        eval_depth=eval_depths().get(measure),
-        baseline=ood_baseline(config),
-        alpha=EVAL["alpha"],
-        correction=EVAL["correction"],
-        decimals=ood["decimals"],
-        labels=labels,
-        caption=ood.get("caption"),
-        provenance=config_citation(),
-    )
-
-
 rule ood_evaluate:
     input:
         run=lambda wc: system_run(wc.system, wc.first_stage, wc.query_set),
