@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, tiny_config
 from rankdistill import config as rdconfig
-from rankdistill import grid
+from rankdistill.config import grid, views
 from rankdistill.errors import ConfigError
 
 
@@ -66,13 +66,13 @@ def test_experiment_tables_rows_labels_and_baseline():
     cfg["tables"] = {"data": {"experiment": "data"}, "loss": {"grid": "g", "experiment": "loss", "baseline": None},
                      "pick": {"systems": ["bm25", "s-single-adr-mse-10q-d8"], "query_sets": ["test-a"]}}
     cfg = rdconfig.validate(cfg)
-    v = grid.table_view(cfg, "data")
+    v = views.table_view(cfg, "data")
     assert v["systems"] == ["s-single-ranknet-5q-d8", "s-single-ranknet-10q-d8"]
     assert v["baseline"] == "s-single-ranknet-10q-d8"  # the base combination (defaults: 10q), not the first row
     assert v["labels"] == {"s-single-ranknet-5q-d8": "5q", "s-single-ranknet-10q-d8": "10q"}
     assert v["tex_label"] == "tab:ablation-data" and v["measure"] == "nDCG@10"
-    assert grid.table_view(cfg, "loss")["baseline"] is None
-    p = grid.table_view(cfg, "pick")
+    assert views.table_view(cfg, "loss")["baseline"] is None
+    p = views.table_view(cfg, "pick")
     assert p["baseline"] == "bm25" and p["query_sets"] == ["test-a"] and p["first_stages"] == ["bm25"]
 
 
@@ -159,14 +159,14 @@ def test_paper_grid_is_the_papers_experiments():
     assert (d10["teacher"], d10["first_stage"], d10["queries"], d10["depth"], d10["mode"]) == (
         "rankzephyr-published", "colbertv2", 10000, 10, "projection")
     assert cfg["distill_sets"]["rd-bm25-10k-d100"]["teacher"] == "rankzephyr"
-    from rankdistill.teacher_config import limit_queries
+    from rankdistill.config.views import limit_queries
 
     assert limit_queries(cfg, "rankzephyr", "bm25", "train") == 10000  # the LLM ranks only the 10k sample
     # the ablation tables' rows and baselines (loss: significance against RankNet)
-    assert grid.table_view(cfg, "loss")["baseline"] == "electra-base-dual-ranknet-colbertv2-10k-d100"
-    assert grid.table_view(cfg, "loss")["labels"]["electra-base-dual-adr-mse-colbertv2-10k-d100"] == "ADR-MSE"
-    assert len(grid.table_view(cfg, "data")["systems"]) == 4 and len(grid.table_view(cfg, "depth")["systems"]) == 4
-    fig = grid.figure_view(cfg, "subsampling")
+    assert views.table_view(cfg, "loss")["baseline"] == "electra-base-dual-ranknet-colbertv2-10k-d100"
+    assert views.table_view(cfg, "loss")["labels"]["electra-base-dual-adr-mse-colbertv2-10k-d100"] == "ADR-MSE"
+    assert len(views.table_view(cfg, "data")["systems"]) == 4 and len(views.table_view(cfg, "depth")["systems"]) == 4
+    fig = views.figure_view(cfg, "subsampling")
     assert [[p["x"] for p in panel["points"]] for panel in fig["panels"]] == [[10, 20, 50, 100], [1000, 2000, 5000, 10000]]
     assert [p["x_label"] for p in fig["panels"][1]["points"]] == ["1k", "2k", "5k", "10k"]
 

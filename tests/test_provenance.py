@@ -145,7 +145,7 @@ def test_every_output_of_a_run_has_a_manifest(finished):
         by_path[rel] = data
     # the chain: a run file's manifest records the index and query checksums its producers recorded
     run = by_path["results/first_stage/bm25/test-a.run"]
-    assert run["rule"] == "retrieve_bm25" and run["params"]["k1"] == 0.9
+    assert run["rule"] == "retrieve_bm25" and run["params"]["settings"]["k1"] == 0.9
     assert run["wildcards"] == {"first_stage": "bm25", "query_set": "test-a"}
     assert run["inputs"]["index"]["method"] == "sha256-listing" and run["inputs"]["index"]["files"] > 0
     assert run["inputs"]["queries"]["sha256"] == \

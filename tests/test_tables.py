@@ -204,7 +204,7 @@ def test_a_table_of_first_stages_on_their_own_runs(workflow_factory):
     """tables.<name>.first_stages: own -- first stages share the query set columns, so they are compared."""
     from conftest import tiny_config
 
-    from rankdistill.grid import table_view
+    from rankdistill.config.views import table_view
 
     cfg = tiny_config()
     cfg["first_stages"]["bm25b"] = {"kind": "bm25", "k1": 1.5, "b": 0.9, "depth": 100}

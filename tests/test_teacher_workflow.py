@@ -10,7 +10,7 @@ from conftest import tiny_config
 
 from rankdistill import config as rdconfig
 from rankdistill.errors import ConfigError
-from rankdistill.teacher_config import limit_queries, teacher_cells
+from rankdistill.config.views import limit_queries, teacher_cells
 
 
 def _cfg(**teacher):

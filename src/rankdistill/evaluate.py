@@ -16,37 +16,10 @@ import pandas as pd
 from .datasets.queries import read_qrels
 from .errors import InputError
 from .io import atomic_open
+from .config.measures import check_measure_depths, measure_cutoff, measure_depths  # noqa: F401  (this module's API)
 from .runs import cut, read_run, to_dict
 
 log = logging.getLogger(__name__)
-
-
-def measure_cutoff(measure: str) -> int | None:
-    """The rank cutoff a measure itself has (``R@1000`` -> 1000, ``AP(rel=2)`` -> None)."""
-    import ir_measures
-
-    return ir_measures.parse_measure(measure).params.get("cutoff")
-
-
-def measure_depths(measures: list[str], depth: int | None, overrides: dict | None = None) -> dict[str, int | None]:
-    """Each measure's evaluation depth: ``overrides[m]`` if given (None: the full run), else ``depth``."""
-    overrides = overrides or {}
-    return {m: overrides[m] if m in overrides else depth for m in measures}
-
-
-def check_measure_depths(measures: list[str], depths: dict[str, int | None], key: str = "evaluation") -> list[str]:
-    """Config problems: a measure whose own cutoff is deeper than the run it is computed on.
-
-    ``R@1000`` on runs cut at 100 would silently be R@100; that is an error, not a truncation.
-    """
-    problems = []
-    for m in measures:
-        k, d = measure_cutoff(m), depths.get(m)
-        if k is not None and d is not None and k > d:
-            problems.append(f"{key}.measures: {m} needs each run's top {k} but is computed on the top {d} "
-                            f"(evaluation.depth or measure_depths); set {key}.measure_depths: {{{m!r}: {k}}} "
-                            "(null: the full run) or raise evaluation.depth")
-    return problems
 
 
 def per_query(run: pd.DataFrame, qrels: pd.DataFrame, measures: list[str],

@@ -24,11 +24,12 @@ import math
 import os
 from pathlib import Path
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .errors import InputError
-from .evaluate import compare, per_query, read_per_query
-from .io import atomic_open
+
+if TYPE_CHECKING:  # the config checks import this module: no pandas until a job needs it
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,8 @@ def evaluate_cell(run: str | os.PathLike, first_stage_run: str | os.PathLike, qr
                   depth: int | None | dict = None) -> pd.DataFrame:
     """Per-query values (``qid, measure, value``) of ``run`` restricted to ``first_stage_run``'s top ``candidates``."""
     from .datasets.queries import read_qrels
+    from .evaluate import per_query
+    from .io import atomic_open
     from .runs import read_run
 
     r, fs, q = read_run(run, allow_empty=True), read_run(first_stage_run), read_qrels(qrels)
@@ -179,6 +182,10 @@ def evaluate_cell(run: str | os.PathLike, first_stage_run: str | os.PathLike, qr
 
 def pooled(files: dict[str, str | os.PathLike], measure: str) -> pd.Series:
     """One system's per-query values of several query sets, qids prefixed ``<query set>/`` (unique)."""
+    import pandas as pd
+
+    from .evaluate import read_per_query
+
     parts = []
     for qs, path in files.items():
         df = read_per_query(path)
@@ -206,6 +213,9 @@ def ood_long(spec: dict, files: dict[tuple[str, str], str]) -> pd.DataFrame:
     ``files[(system, query_set)]`` = that cell's per-query file; ``spec``: systems, groups
     (group -> query sets), measure, baseline, alpha, correction, first_stage (the column label).
     """
+    import pandas as pd
+
+    from .evaluate import compare
     from .table import COLUMNS
 
     systems, groups, m = spec["systems"], spec["groups"], spec["measure"]
@@ -257,6 +267,7 @@ def table_spec(spec: dict):
 
 def write_ood_table(spec: dict, cells: list, files: list[str], tex, csv, md) -> pd.DataFrame:
     """The OOD table rule's entry point: ``cells[i]`` = (system, first stage, query set) of ``files[i]``."""
+    from .io import atomic_open
     from .table import to_latex, to_markdown
 
     if len(cells) != len(files):

@@ -63,7 +63,7 @@ PACKAGES = (
     "python-terrier", "pyterrier", "pyterrier-pisa", "ir-datasets", "ir-measures", "snakemake",
 )
 # Param keys whose string values name a model (in addition to any "package:..." reference).
-MODEL_KEYS = {"model", "backbone", "tokenizer", "teacher_model", "student_model", "encoder", "checkpoint"}
+MODEL_KEYS = {"model", "backbone", "start", "tokenizer", "teacher_model", "student_model", "encoder", "checkpoint"}
 
 
 def manifest_path(output: str | os.PathLike) -> Path:

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
+from .config.measures import table_measures  # noqa: F401  (this module's API)
 from .evaluate import compare, compare_pairwise, read_per_query
 from .io import atomic_open
 
@@ -77,18 +78,6 @@ class TableSpec:
         for i, s in enumerate(self.systems):
             out[s] = alphabet[i] if i < len(alphabet) else alphabet[i // len(alphabet) - 1] + alphabet[i % len(alphabet)]
         return out
-
-
-def table_measures(config: dict, spec: dict | None = None) -> list[str]:
-    """A table's measures: its own ``measures``/``measure``, else ``table.measures``/``table.measure``,
-    else every one of ``evaluation.measures``."""
-    tab = config.get("table") or {}
-    for src in (spec or {}, tab):
-        if src.get("measures"):
-            return list(src["measures"])
-        if src.get("measure"):
-            return [src["measure"]]
-    return list(config["evaluation"]["measures"])
 
 
 def _values(path, measure: str) -> pd.Series:

@@ -807,14 +807,14 @@ def train_stage1(backbone: str, run: str, qrels: str, queries: str, docstore: st
 def train_stage2(start: str, distill: str, queries: str, docstore: str, out: str, scratch: str, *,
                  start_is_checkpoint: bool, query_length: int | None = 32, doc_length: int | None = 256,
                  threads: int | None = None, crash_after: int | None = None, name: str = "stage2",
-                 validation: dict | None = None, **settings) -> dict:
+                 validation: dict | None = None, save_every: int = 100, **settings) -> dict:
     """Stage 2: RankNet / ADR-MSE over whole query groups of a distillation set, for ``epochs`` epochs
-    (``validation`` as in :func:`train_stage1`)."""
+    (``validation`` as in :func:`train_stage1`; ``save_every``: the students' schema default, the rules pass it)."""
     from .distill import read_distill_set
 
     if threads:
         torch.set_num_threads(threads)
-    s = TrainSettings(**settings)
+    s = TrainSettings(save_every=save_every, **settings)
     if s.loss not in ("ranknet", "adr-mse", "infonce"):
         raise ValueError(f"unknown stage-2 loss {s.loss!r}")
     if not s.epochs:

@@ -11,8 +11,6 @@ to fix; any other exception is a bug or an environment problem and is reported w
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
 import logging
 import os
 import sys
@@ -20,26 +18,6 @@ import traceback
 from pathlib import Path
 
 from .errors import RankDistillError
-
-
-def code_version(*modules: str) -> str:
-    """A short hash of the source of the named package modules (``"rankdistill.runs"``, ...).
-
-    Rules pass it as a param, so editing the code a rule runs re-runs that rule (Snakemake's
-    params trigger) while edits elsewhere in the package do not.
-    """
-    h = hashlib.sha256()
-    for name in sorted(set(modules)):
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise ValueError(f"no module {name!r}")
-        paths = [Path(spec.origin)]
-        if spec.submodule_search_locations:  # a package: hash all of its .py files
-            paths = sorted(p for loc in spec.submodule_search_locations for p in Path(loc).rglob("*.py"))
-        for p in paths:
-            h.update(p.name.encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def per_attempt(base: int | float):

@@ -1,6 +1,6 @@
 # Extra tables (config `tables:` -> results/ablation_<name>.{tex,csv,md}) and line figures (config `figures:` ->
 # results/figures/<name>.{pdf,png,csv}, the notebook's sub-sampling figure). Rows, columns and points come from
-# rankdistill.grid (grid experiments or explicit systems); both read the per-query evaluation files.
+# rankdistill.config.views (grid experiments or explicit systems); both read the per-query evaluation files.
 
 
 rule ablation_table:
@@ -20,9 +20,9 @@ rule ablation_table:
     wildcard_constraints:
         ablation=_alternatives(config.get("tables", {})),
     params:
-        cells=ablation_cells,
-        spec=ablation_spec,
-        code=code_version("rankdistill.table", "rankdistill.evaluate", "rankdistill.provenance"),
+        cells=PLAN.ablation_cells,
+        spec=lambda wc: PLAN.ablation(wc, config_citation()),
+        code=CODE("table.py", "rankdistill.provenance"),
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
@@ -49,9 +49,9 @@ rule figure:
     wildcard_constraints:
         figure=_alternatives(config.get("figures", {})),
     params:
-        cells=figure_cells,
-        spec=figure_spec,
-        code=code_version("rankdistill.figures", "rankdistill.evaluate", "rankdistill.provenance"),
+        cells=PLAN.figure_cells,
+        spec=PLAN.figure,
+        code=CODE("figure.py", "rankdistill.provenance"),
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

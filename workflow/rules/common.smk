@@ -8,13 +8,18 @@ if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 # (job scripts import the installed package, see the README install step)
 
-from rankdistill import config as rdconfig  # noqa: E402
-from rankdistill.grid import OWN_RUN  # noqa: E402
-from rankdistill.workflow import cap_local_cores, code_version, per_attempt, stop_jobs_on_signals  # noqa: E402
+from rankdistill.codegraph import save_cache as save_code_cache, script_code, use_cache_file as use_code_cache  # noqa: E402
+from rankdistill.config.plan import Plan  # noqa: E402
+from rankdistill.config.loading import validate  # noqa: E402
+from rankdistill.config.views import OWN_RUN, SYSTEM_SECTIONS, system_kind  # noqa: E402
+from rankdistill.workflow import cap_local_cores, per_attempt, stop_jobs_on_signals  # noqa: E402
 
-rdconfig.validate(config)
+validate(config)
 # every path the workflow writes is under config["results"] (default results/; one folder per experiment)
 RESULTS = os.path.join(os.path.normpath(config["results"]), "")
+# the typed settings of every stage, the paths and the table cells (rankdistill.config.plan): rules pass
+# settings=PLAN.<stage>(wildcards), exactly the fields that change the rule's result
+PLAN = Plan(config, RESULTS)
 
 
 def R(path):
@@ -23,8 +28,19 @@ def R(path):
 cap_local_cores(workflow)  # --cores never above the CPUs this machine gives the run (no oversubscription)
 
 EVAL = config["evaluation"]
-SYSTEMS = rdconfig.systems(config)
-SYSTEM_NAMES = [n for _, key in rdconfig.SYSTEM_SECTIONS for n in config.get(key, {})]
+SYSTEMS = PLAN.systems
+SYSTEM_NAMES = [n for _, key in SYSTEM_SECTIONS for n in config.get(key, {})]
+
+
+use_code_cache(R("cache/codegraph.json"))  # per-file hashes across dry runs (rankdistill.codegraph)
+
+
+def CODE(script, *harness_modules):
+    """A rule's code= param: the hash of the package modules its script imports, transitively
+    (rankdistill.codegraph; ``harness_modules``: those the job harness runs for it, e.g. provenance pages)."""
+    code = script_code(os.path.join(workflow.basedir, "workflow", "scripts", script), *harness_modules)
+    save_code_cache()
+    return code
 
 
 def _alternatives(names):
@@ -64,106 +80,15 @@ def query_index(wildcards):
     return index_of(wildcards.first_stage, wildcards.query_set)
 
 
-def query_file(query_set, what="queries.tsv"):
-    return R(f"queries/{query_set}/{what}")
-
-
-def first_stage_run(first_stage, query_set):
-    return R(f"first_stage/{first_stage}/{query_set}.run")
-
-
-def system_run(system, first_stage, query_set):
-    """The run file a system produces for (first stage, query set) (re-rankers and students: results/rerank/)."""
-    kind = rdconfig.system_kind(config, system)
-    if kind == "first_stage":
-        return first_stage_run(system, query_set)
-    if kind == "teacher":
-        return R(f"teacher/{system}/{first_stage}/{query_set}.run")
-    return R(f"rerank/{system}/{first_stage}/{query_set}.run")
-
-
-def table_cells(systems=None, first_stages=None, query_sets=None):
-    """(system, first stage, query set) cells of the table (default: the main one): first stages only in their own column."""
-    from rankdistill.reranker_config import evaluates
-    from rankdistill.teacher_config import teacher_cells
-
-    cells = []
-    for s in systems or SYSTEMS:
-        kind = rdconfig.system_kind(config, s)
-        for fs in first_stages or EVAL["first_stages"]:
-            if kind == "first_stage" and s != fs and fs != OWN_RUN:
-                continue
-            for qs in query_sets or EVAL["query_sets"]:
-                if kind == "teacher" and (fs, qs) not in teacher_cells(config, s):
-                    continue  # a teacher evaluated on some cells only (the table shows "--")
-                if kind == "reranker" and not evaluates(config, s, fs, qs):
-                    continue  # likewise a re-ranker with `evaluate`
-                cells.append((s, fs, qs))
-    return cells
-
-
-def eval_file(system, first_stage, query_set):
-    if first_stage == OWN_RUN:  # a table of first stages on their own runs (tables.<name>.first_stages: own)
-        first_stage = system
-    return R(f"eval/{system}/{first_stage}/{query_set}.tsv")
-
-
-def setting(section, name):
-    """A named thing's settings as a plain dict (a param, so changing any of them reruns the rule)."""
-    return dict(config[section][name])
-
-
-def synthetic_collection(wildcards):
-    """Synthetic query sets are generated from their collection's spec; other kinds do not depend on it."""
-    if config["query_sets"][wildcards.query_set]["kind"] == "synthetic":
-        from rankdistill.ood import collection_spec
-
-        return collection_spec(config, query_collection(wildcards.query_set))
-    return None
+query_file = PLAN.query_file
+first_stage_run = PLAN.first_stage_run
+system_run = PLAN.system_run
+eval_file = PLAN.eval_file
+table_cells = PLAN.table_cells
 
 
 def names_of_kind(section, *kinds):
     return [n for n, s in config.get(section, {}).items() if s["kind"] in kinds]
-
-
-def table_spec():
-    """Everything the table renders with (a param: changing a label or the baseline reruns it)."""
-    from rankdistill.table import table_measures
-
-    tab = config.get("table", {})
-    return dict(
-        systems=SYSTEMS,
-        first_stages=EVAL["first_stages"],
-        query_sets=EVAL["query_sets"],
-        measures=table_measures(config),
-        layout=tab.get("layout", "columns"),
-        significance=tab.get("significance", "baseline"),
-        depths=eval_depths(),
-        baseline=EVAL["baseline"],
-        alpha=EVAL["alpha"],
-        correction=EVAL["correction"],
-        decimals=tab.get("decimals", 3),
-        labels=system_labels() | dict(tab.get("labels", {})),
-        caption=tab.get("caption"),
-        provenance=config_citation(),
-    )
-
-
-def eval_depths():
-    """measure -> the depth each run is cut at before it is computed (None: the full run)."""
-    from rankdistill.evaluate import measure_depths
-
-    return measure_depths(EVAL["measures"], EVAL["depth"], EVAL.get("measure_depths"))
-
-
-def system_labels():
-    """Display names: each named thing's own ``label`` key, if it has one."""
-    return {
-        name: spec["label"]
-        for _, section in rdconfig.SYSTEM_SECTIONS
-        for name, spec in config.get(section, {}).items()
-        if isinstance(spec, dict) and spec.get("label")
-    }
 
 
 def config_citation():
@@ -188,16 +113,6 @@ def preflight_check():
 
 # --- neural first stages and imported runs (workflow/rules/first_stage.smk) ---
 
-def first_stage_param(key):
-    """A param reading one setting of the wildcard's first stage (defaults filled by the schema)."""
-
-    def get(wildcards):
-        return config["first_stages"][wildcards.first_stage].get(key)
-
-    get.__name__ = f"first_stage_{key}"
-    return get
-
-
 def colbert_search_index(wildcards):
     """Exact search reads the embedding shards; PLAID search reads the PLAID index built from them."""
     if config["first_stages"][wildcards.first_stage]["index"] == "plaid":
@@ -205,34 +120,7 @@ def colbert_search_index(wildcards):
     return index_of(wildcards.first_stage, wildcards.query_set)
 
 
-def imported_run_source(wildcards):
-    runs = config["first_stages"][wildcards.first_stage]["runs"]
-    if wildcards.query_set not in runs:
-        raise ValueError(
-            f"first stage {wildcards.first_stage!r} (kind import) has no run for query set "
-            f"{wildcards.query_set!r}; add first_stages.{wildcards.first_stage}.runs.{wildcards.query_set}"
-        )
-    return runs[wildcards.query_set]
-
-
 # --- the LLM teacher (workflow/rules/teacher.smk) ---
-
-TEACHER_SETTING_KEYS = ("model", "prompt", "backend", "window", "step", "depth", "batch_size", "max_passage_words",
-                        "context_size", "max_new_tokens", "stop_at_eos", "dtype", "device", "seed", "tokenizer",
-                        "openai")
-
-
-def teacher_settings(wildcards):
-    """Every teacher setting that changes its run (not label or shards: those change no ranking)."""
-    t = config["teachers"][wildcards.teacher]
-    return {k: t.get(k) for k in TEACHER_SETTING_KEYS}
-
-
-def teacher_limit(wildcards):
-    from rankdistill.teacher_config import limit_queries
-
-    return limit_queries(config, wildcards.teacher, wildcards.first_stage, wildcards.query_set)
-
 
 def teacher_shards(wildcards):
     return config["teachers"][wildcards.teacher]["shards"]
@@ -284,18 +172,6 @@ def teacher_shard_files(what):
     return files
 
 
-def imported_teacher_source(wildcards):
-    runs = config["teachers"][wildcards.teacher]["runs"]
-    src = runs.get(wildcards.first_stage, {}).get(wildcards.query_set)
-    if src is None:
-        raise ValueError(
-            f"teacher {wildcards.teacher!r} (kind import) has no run for first stage {wildcards.first_stage!r} and "
-            f"query set {wildcards.query_set!r}; add teachers.{wildcards.teacher}.runs.{wildcards.first_stage}."
-            f"{wildcards.query_set}"
-        )
-    return src
-
-
 # --- local input files and model fingerprints (every file a rule reads is an input or a param) ---
 
 def _as_list(x):
@@ -317,18 +193,18 @@ def query_set_files(wildcards):
 
 def _local_run_file(source):
     """The local file of an imported run's source (a path); URLs are keyed by their checksum, irds by its id."""
-    from rankdistill.retrieval.imported import normalise_source
+    from rankdistill.config.sources import normalise_source
 
     src = normalise_source(source)
     return [src["path"]] if src["kind"] == "path" else []
 
 
 def imported_run_file(wildcards):
-    return _local_run_file(imported_run_source(wildcards))
+    return _local_run_file(PLAN.imported_run(wildcards)["source"])
 
 
 def imported_teacher_file(wildcards):
-    return _local_run_file(imported_teacher_source(wildcards))
+    return _local_run_file(PLAN.imported_teacher_run(wildcards)["source"])
 
 
 def model_files(*refs):

@@ -8,8 +8,8 @@ rule collection:
     benchmark:
         R("benchmarks/collection.tsv")
     params:
-        spec=config["collection"],
-        code=code_version("rankdistill.datasets", "rankdistill.textfiles"),
+        settings=PLAN.collection(),
+        code=CODE("collection.py"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
@@ -29,9 +29,8 @@ rule query_set:
     log:
         R("logs/queries/{query_set}.log"),
     params:
-        spec=lambda wc: setting("query_sets", wc.query_set),
-        collection=synthetic_collection,
-        code=code_version("rankdistill.datasets", "rankdistill.textfiles"),
+        settings=PLAN.query_set,
+        code=CODE("query_set.py"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

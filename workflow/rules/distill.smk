@@ -13,8 +13,8 @@ rule distill_set:
     wildcard_constraints:
         distill_set=_alternatives(config.get("distill_sets", {})),
     params:
-        spec=lambda wc: setting("distill_sets", wc.distill_set),
-        code=code_version("rankdistill.distill", "rankdistill.runs"),
+        settings=PLAN.distill,
+        code=CODE("distill_set.py"),
     threads: 1
     resources:
         mem_mb=per_attempt(8000),

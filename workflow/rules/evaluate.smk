@@ -7,9 +7,8 @@ rule evaluate:
     log:
         R("logs/eval/{system}/{first_stage}/{query_set}.log"),
     params:
-        measures=EVAL["measures"],
-        depth=eval_depths(),
-        code=code_version("rankdistill.evaluate", "rankdistill.runs"),
+        settings=PLAN.evaluation(),
+        code=CODE("evaluate.py"),
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
@@ -36,8 +35,8 @@ rule table:
         R("logs/table.log"),
     params:
         cells=table_cells(),
-        spec=table_spec(),
-        code=code_version("rankdistill.table", "rankdistill.evaluate", "rankdistill.provenance"),
+        spec=PLAN.table(config_citation()),
+        code=CODE("table.py", "rankdistill.provenance"),
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

@@ -10,9 +10,8 @@ rule index_bm25:
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "bm25")),
     params:
-        backend=lambda wc: config["first_stages"][wc.first_stage]["backend"],
-        stemmer=lambda wc: config["first_stages"][wc.first_stage]["stemmer"],
-        code=code_version("rankdistill.retrieval.bm25", "rankdistill.datasets.docstore"),
+        settings=PLAN.bm25_index,
+        code=CODE("index_bm25.py"),
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
@@ -36,11 +35,8 @@ rule retrieve_bm25:
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "bm25")),
     params:
-        backend=lambda wc: config["first_stages"][wc.first_stage]["backend"],
-        k1=lambda wc: config["first_stages"][wc.first_stage]["k1"],
-        b=lambda wc: config["first_stages"][wc.first_stage]["b"],
-        depth=lambda wc: config["first_stages"][wc.first_stage]["depth"],
-        code=code_version("rankdistill.retrieval.bm25", "rankdistill.runs"),
+        settings=PLAN.bm25_retrieve,
+        code=CODE("retrieve_bm25.py"),
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
@@ -66,15 +62,9 @@ rule encode_dense:
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "dense")),
     params:
-        model=first_stage_param("model"),
+        settings=PLAN.dense_index,
         model_files=first_stage_model_files,
-        pooling=first_stage_param("pooling"),
-        similarity=first_stage_param("similarity"),
-        doc_length=first_stage_param("doc_length"),
-        doc_prefix=first_stage_param("doc_prefix"),
-        batch_size=first_stage_param("batch_size"),
-        shard_size=first_stage_param("shard_size"),
-        code=code_version("rankdistill.retrieval.dense", "rankdistill.retrieval.encoders"),
+        code=CODE("encode_dense.py"),
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
@@ -99,15 +89,9 @@ rule retrieve_dense:
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "dense")),
     params:
-        model=first_stage_param("model"),
+        settings=PLAN.dense_retrieve,
         model_files=first_stage_model_files,
-        pooling=first_stage_param("pooling"),
-        similarity=first_stage_param("similarity"),
-        query_length=first_stage_param("query_length"),
-        query_prefix=first_stage_param("query_prefix"),
-        depth=first_stage_param("depth"),
-        batch_size=first_stage_param("batch_size"),
-        code=code_version("rankdistill.retrieval.dense", "rankdistill.retrieval.encoders", "rankdistill.runs"),
+        code=CODE("retrieve_dense.py"),
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
@@ -131,12 +115,9 @@ rule encode_colbert:
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "colbert")),
     params:
-        model=first_stage_param("model"),
+        settings=PLAN.colbert_index,
         model_files=first_stage_model_files,
-        doc_length=first_stage_param("doc_length"),
-        batch_size=first_stage_param("batch_size"),
-        shard_size=first_stage_param("shard_size"),
-        code=code_version("rankdistill.retrieval.colbert", "rankdistill.retrieval.encoders"),
+        code=CODE("encode_colbert.py"),
     threads: 4
     resources:
         mem_mb=per_attempt(16000),
@@ -162,8 +143,8 @@ rule index_plaid:
             [n for n in names_of_kind("first_stages", "colbert") if config["first_stages"][n]["index"] == "plaid"]
         ),
     params:
-        plaid=first_stage_param("plaid"),
-        code=code_version("rankdistill.retrieval.colbert", "rankdistill.retrieval.encoders"),
+        settings=PLAN.plaid,
+        code=CODE("index_plaid.py"),
     threads: 8
     resources:
         mem_mb=per_attempt(64000),
@@ -188,14 +169,9 @@ rule retrieve_colbert:
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "colbert")),
     params:
-        model=first_stage_param("model"),
+        settings=PLAN.colbert_retrieve,
         model_files=first_stage_model_files,
-        index_kind=first_stage_param("index"),
-        plaid=first_stage_param("plaid"),
-        query_length=first_stage_param("query_length"),
-        depth=first_stage_param("depth"),
-        batch_size=first_stage_param("batch_size"),
-        code=code_version("rankdistill.retrieval.colbert", "rankdistill.retrieval.encoders", "rankdistill.runs"),
+        code=CODE("retrieve_colbert.py"),
     threads: 4
     resources:
         mem_mb=per_attempt(16000),
@@ -221,10 +197,9 @@ rule import_run:
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "import")),
     params:
-        source=imported_run_source,
-        depth=first_stage_param("depth"),
+        settings=PLAN.imported_run,
         cache_dir=R("cache/downloads"),
-        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs", "rankdistill.textfiles"),
+        code=CODE("import_run.py"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

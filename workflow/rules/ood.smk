@@ -17,8 +17,8 @@ use rule collection as collection_named with:
     benchmark:
         R("benchmarks/collection/{collection}.tsv")
     params:
-        spec=lambda wc: config["collections"][wc.collection],
-        code=code_version("rankdistill.datasets", "rankdistill.textfiles"),
+        settings=PLAN.collection_named,
+        code=CODE("collection.py"),
 
 
 use rule index_bm25 as index_bm25_named with:
@@ -76,9 +76,9 @@ rule ood_evaluate:
         R("logs/eval_ood/{system}/{first_stage}/{query_set}.log"),
     params:
         measures=EVAL["measures"],
-        depth=eval_depths(),
+        depth=PLAN.evaluation()["depth"],
         candidates=(config.get("ood") or {}).get("depth"),
-        code=code_version("rankdistill.ood", "rankdistill.evaluate", "rankdistill.runs"),
+        code=CODE("ood_evaluate.py"),
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
@@ -108,7 +108,7 @@ if config.get("ood"):
         params:
             cells=ood_cells(),
             spec=ood_spec(),
-            code=code_version("rankdistill.ood", "rankdistill.table", "rankdistill.evaluate", "rankdistill.provenance"),
+            code=CODE("ood_table.py", "rankdistill.provenance"),
         threads: 1
         resources:
             mem_mb=per_attempt(2000),

@@ -13,11 +13,11 @@ def ood_eval_file(system, first_stage, query_set):
 def ood_spec():
     """Everything the OOD table renders with (a param: a label or the baseline reruns it)."""
     from rankdistill.ood import ood_baseline
-    from rankdistill.table import table_measures
+    from rankdistill.config.measures import table_measures
 
     ood = config["ood"]
     measure = ood.get("measure") or table_measures(config)[0]
-    labels = system_labels() | dict(config.get("table", {}).get("labels", {})) | dict(ood.get("labels", {}))
+    labels = PLAN.labels() | dict(config.get("table", {}).get("labels", {})) | dict(ood.get("labels", {}))
     fs = ood["first_stage"]
     return dict(
         systems=list(ood["systems"]),
@@ -26,7 +26,7 @@ def ood_spec():
         first_stage=fs,
         first_stage_label=labels.get(fs, fs),
         depth=ood["depth"],
-        eval_depth=eval_depths().get(measure),
+        eval_depth=PLAN.evaluation()["depth"].get(measure),
         baseline=ood_baseline(config),
         alpha=EVAL["alpha"],
         correction=EVAL["correction"],

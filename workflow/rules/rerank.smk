@@ -16,12 +16,9 @@ rule rerank:
     wildcard_constraints:
         student=_alternatives(list(config.get("students", {})) + names_of_kind("rerankers", "cross-encoder", "stage1")),
     params:
-        model=rerank_model,
+        settings=PLAN.cross_encoder_rerank,
         model_files=rerank_model_files,
-        depth=rerank_depth,
-        lengths=rerank_lengths,
-        inference=rerank_inference,
-        code=code_version("rankdistill.rerank", "rankdistill.model", "rankdistill.packed", "rankdistill.runs"),
+        code=CODE("rerank.py"),
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
@@ -45,10 +42,9 @@ rule rerank_dense:
     wildcard_constraints:
         reranker=_alternatives(names_of_kind("rerankers", "dense")),
     params:
-        settings=reranker_settings,
+        settings=PLAN.reranker,
         model_files=reranker_model_files,
-        depth=reranker_depth,
-        code=code_version("rankdistill.retrieval.dense", "rankdistill.retrieval.encoders", "rankdistill.runs"),
+        code=CODE("rerank_dense.py"),
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
@@ -72,10 +68,9 @@ rule rerank_colbert:
     wildcard_constraints:
         reranker=_alternatives(names_of_kind("rerankers", "colbert")),
     params:
-        settings=reranker_settings,
+        settings=PLAN.reranker,
         model_files=reranker_model_files,
-        depth=reranker_depth,
-        code=code_version("rankdistill.retrieval.colbert", "rankdistill.retrieval.encoders", "rankdistill.runs"),
+        code=CODE("rerank_colbert.py"),
     threads: 4
     resources:
         mem_mb=per_attempt(8000),

@@ -14,7 +14,6 @@ def distill_inputs(wildcards):
 
 
 DOCSTORE = R("collection/docs.sqlite")
-TRAIN_CODE = code_version("rankdistill.train", "rankdistill.model", "rankdistill.losses", "rankdistill.distill")
 
 
 def validation_inputs(entry, first_stage):
@@ -42,11 +41,7 @@ def stage1_inputs(wildcards):
 
 def student_start(student):
     """(input folder or None, reference): a dual student starts from its stage-1 model."""
-    st = config["students"][student]
-    if st.get("stage1"):
-        path = R(f"models/stage1/{st['stage1']}")
-        return path, path
-    return None, st["backbone"]
+    return PLAN.student_start(student)
 
 
 def student_inputs(wildcards):
@@ -64,19 +59,8 @@ def student_inputs(wildcards):
     return inputs
 
 
-def cross_encoder_entry(name):
-    """(section, settings) of a cross-encoder that re-ranks: a student, or a `cross-encoder` / `stage1` re-ranker."""
-    if name in config.get("students", {}):
-        return "students", config["students"][name]
-    return "rerankers", config["rerankers"][name]
-
-
-def cross_encoder_folder(name):
-    """The results/ folder of a model this workflow trains (None: a released checkpoint)."""
-    section, st = cross_encoder_entry(name)
-    if section == "students":
-        return R(f"models/students/{name}") if st["kind"] == "trained" else None
-    return R(f"models/stage1/{st['stage1']}") if st["kind"] == "stage1" else None
+cross_encoder_entry = PLAN.cross_encoder_entry
+cross_encoder_folder = PLAN.cross_encoder_folder
 
 
 def candidate_inputs(wildcards):
@@ -95,29 +79,6 @@ def rerank_inputs(wildcards):
     if folder:
         inputs["model"] = folder
     return inputs
-
-
-def rerank_model(wildcards):
-    return cross_encoder_folder(wildcards.student) or cross_encoder_entry(wildcards.student)[1]["model"]
-
-
-def rerank_depth(wildcards):
-    """Students: inference.depth; re-rankers: depth (null: evaluation.depth)."""
-    section, st = cross_encoder_entry(wildcards.student)
-    depth = st["inference"]["depth"] if section == "students" else st["depth"]
-    return depth or EVAL["depth"]
-
-
-def rerank_inference(wildcards):
-    return {k: v for k, v in cross_encoder_entry(wildcards.student)[1]["inference"].items() if k != "depth"}
-
-
-def rerank_lengths(wildcards):
-    """Length overrides: a released checkpoint's own unless set; a trained model's are in its folder."""
-    st = cross_encoder_entry(wildcards.student)[1]
-    if cross_encoder_folder(wildcards.student) is None:
-        return {"query_length": st.get("query_length"), "doc_length": st.get("doc_length")}
-    return {"query_length": None, "doc_length": None}
 
 
 def stage1_model_files(wildcards):
@@ -146,13 +107,3 @@ def rerank_model_files(wildcards):
 def reranker_model_files(wildcards):
     """Fingerprint of a bi-encoder / ColBERT re-ranker's model."""
     return model_files(config["rerankers"][wildcards.reranker].get("model"))
-
-
-def reranker_settings(wildcards):
-    """The settings that change a bi-encoder / ColBERT re-ranker's run (not label, evaluate, depth)."""
-    r = config["rerankers"][wildcards.reranker]
-    return {k: v for k, v in r.items() if k not in ("kind", "label", "evaluate", "depth")}
-
-
-def reranker_depth(wildcards):
-    return config["rerankers"][wildcards.reranker]["depth"] or EVAL["depth"]

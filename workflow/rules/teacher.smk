@@ -18,14 +18,13 @@ rule teacher_llm:
     wildcard_constraints:
         teacher=_alternatives(llm_teachers(sharded=False)),
     params:
-        settings=teacher_settings,
+        settings=PLAN.teacher,
         model_files=teacher_model_files,
-        limit_queries=teacher_limit,
         shard=0,
         shards=1,
         cache_dir=R("scratch/teacher/{teacher}/{first_stage}/{query_set}"),
         convert_dir=teacher_convert_dir,
-        code=code_version("rankdistill.teacher", "rankdistill.runs"),
+        code=CODE("teacher.py"),
     threads: 4
     resources:
         mem_mb=teacher_mem,
@@ -51,14 +50,13 @@ rule teacher_shard:
         teacher=_alternatives(llm_teachers(sharded=True)),
         shard=r"\d+",
     params:
-        settings=teacher_settings,
+        settings=PLAN.teacher,
         model_files=teacher_model_files,
-        limit_queries=teacher_limit,
         shard=lambda wc: int(wc.shard),
         shards=teacher_shards,
         cache_dir=R("scratch/teacher/{teacher}/{first_stage}/{query_set}"),
         convert_dir=teacher_convert_dir,
-        code=code_version("rankdistill.teacher", "rankdistill.runs"),
+        code=CODE("teacher.py"),
     threads: 4
     resources:
         mem_mb=teacher_mem,
@@ -82,7 +80,7 @@ rule teacher_gather:
     wildcard_constraints:
         teacher=_alternatives(llm_teachers(sharded=True)),
     params:
-        code=code_version("rankdistill.teacher", "rankdistill.runs"),
+        code=CODE("teacher_gather.py"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
@@ -107,10 +105,9 @@ rule teacher_import:
     wildcard_constraints:
         teacher=_alternatives(names_of_kind("teachers", "import")),
     params:
-        source=imported_teacher_source,
-        depth=lambda wc: config["teachers"][wc.teacher]["depth"],
+        settings=PLAN.imported_teacher_run,
         cache_dir=R("cache/downloads"),
-        code=code_version("rankdistill.retrieval.imported", "rankdistill.runs", "rankdistill.textfiles"),
+        code=CODE("import_teacher.py"),
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

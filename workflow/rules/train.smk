@@ -17,10 +17,10 @@ rule train_stage1:
     wildcard_constraints:
         stage1=_alternatives(config.get("stage1", {})),
     params:
-        spec=lambda wc: setting("stage1", wc.stage1),
+        settings=PLAN.stage1,
         model_files=stage1_model_files,
         scratch=lambda wc: R(f"scratch/train/stage1/{wc.stage1}"),
-        code=TRAIN_CODE,
+        code=CODE("train_stage1.py"),
     threads: 8
     resources:
         mem_mb=per_attempt(16000),
@@ -46,11 +46,10 @@ rule train_student:
     wildcard_constraints:
         student=_alternatives(names_of_kind("students", "trained")),
     params:
-        spec=lambda wc: setting("students", wc.student),
-        start=lambda wc: student_start(wc.student)[1],
+        settings=PLAN.student,
         model_files=student_model_files,
         scratch=lambda wc: R(f"scratch/train/students/{wc.student}"),
-        code=TRAIN_CODE,
+        code=CODE("train_student.py"),
     threads: 8
     resources:
         mem_mb=per_attempt(16000),

@@ -1,4 +1,6 @@
+from rankdistill.config.settings import CollectionSettings
 from rankdistill.datasets.build import build_collection
 from rankdistill.workflow import run
 
-run(snakemake, build_collection, snakemake.params.spec, snakemake.output.docstore)
+s = CollectionSettings(**snakemake.params.settings)
+run(snakemake, build_collection, s.spec, snakemake.output.docstore)

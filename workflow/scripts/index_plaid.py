@@ -1,6 +1,6 @@
+from rankdistill.config.settings import PlaidSettings
 from rankdistill.retrieval.colbert import build_plaid
 from rankdistill.workflow import run
 
-run(snakemake, build_plaid, snakemake.input.index, snakemake.output.plaid, nbits=snakemake.params.plaid["nbits"],
-    kmeans_niters=snakemake.params.plaid["kmeans_niters"], seed=snakemake.params.plaid["seed"],
-    threads=snakemake.threads)
+s = PlaidSettings(**snakemake.params.settings)
+run(snakemake, build_plaid, snakemake.input.index, snakemake.output.plaid, threads=snakemake.threads, **s.kwargs())

@@ -1,6 +1,7 @@
+from rankdistill.config.settings import DenseRerankSettings
 from rankdistill.retrieval.dense import rerank
 from rankdistill.workflow import run
 
+s = DenseRerankSettings(**snakemake.params.settings)
 run(snakemake, rerank, snakemake.input.run, snakemake.input.queries, snakemake.input.docstore, snakemake.output.run,
-    depth=snakemake.params.depth, threads=snakemake.threads, tag=snakemake.wildcards.reranker,
-    **snakemake.params.settings)
+    threads=snakemake.threads, tag=snakemake.wildcards.reranker, **s.kwargs())

@@ -1,6 +1,7 @@
+from rankdistill.config.settings import Bm25RetrieveSettings
 from rankdistill.retrieval.bm25 import retrieve
 from rankdistill.workflow import run
 
+s = Bm25RetrieveSettings(**snakemake.params.settings)
 run(snakemake, retrieve, snakemake.input.index, snakemake.input.queries, snakemake.output.run,
-    backend=snakemake.params.backend, k1=snakemake.params.k1, b=snakemake.params.b,
-    depth=snakemake.params.depth, threads=snakemake.threads, tag=snakemake.wildcards.first_stage)
+    threads=snakemake.threads, tag=snakemake.wildcards.first_stage, **s.kwargs())

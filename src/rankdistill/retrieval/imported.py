@@ -33,6 +33,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
+from ..config.sources import CHECKSUMS, normalise_source  # noqa: F401  (normalise_source: this module's API too)
 from ..errors import ConfigError, InputError, UnavailableError
 from ..io import atomic_open, file_digest
 from ..runs import iter_run, natural_key
@@ -40,38 +41,10 @@ from ..textfiles import check_id
 
 log = logging.getLogger(__name__)
 
-CHECKSUMS = ("sha256", "md5")
 _CHUNK_ROWS = 2_000_000
 
 
 # --- sources ------------------------------------------------------------------------------
-
-def normalise_source(source) -> dict:
-    """A source from the config (string or mapping) as ``{"kind": path|url|irds, ...}``."""
-    if isinstance(source, str):
-        source = {"irds": source[5:]} if source.startswith("irds:") else (
-            {"url": source} if re.match(r"^https?://", source) else {"path": source})
-    if not isinstance(source, dict):
-        raise ConfigError(f"a run source must be a path, URL, 'irds:<id>' or a mapping, got {source!r}")
-    src = dict(source)
-    kinds = [k for k in ("path", "url", "irds") if src.get(k)]
-    if len(kinds) != 1:
-        raise ConfigError(f"a run source needs exactly one of path, url, irds; got {source!r}")
-    kind = kinds[0]
-    if kind == "path" and re.match(r"^https?://", str(src["path"])):
-        kind, src["url"] = "url", src.pop("path")
-    sums = [a for a in CHECKSUMS if src.get(a)]
-    if kind == "url" and not sums:
-        raise ConfigError(f"run URL {src['url']!r} needs an expected checksum (sha256 or md5) so that a changed or "
-                          "corrupted download is noticed")
-    for a in sums:
-        want = {"sha256": 64, "md5": 32}[a]
-        if not re.fullmatch(rf"[0-9a-fA-F]{{{want}}}", str(src[a])):
-            raise ConfigError(f"{a} of run source {src.get(kind)!r} must be {want} hex digits, got {src[a]!r}")
-        src[a] = str(src[a]).lower()
-    src["kind"] = kind
-    return src
-
 
 def _verify(path: Path, src: dict, origin: str) -> None:
     for algo in CHECKSUMS:

@@ -31,6 +31,7 @@ against its section's schema (defaults filled); a generated name that collides w
 entry is an error (the name template must contain every axis that changes the entry). It is
 idempotent, so validating an expanded config again changes nothing.
 
+The tables and figures that show a grid's experiments are :mod:`rankdistill.config.views`.
 ``tables:`` lists extra tables ``results/ablation_<name>.{tex,csv,md}`` (rows: ``systems`` or a grid
 experiment's students; baseline: the experiment's base combination or the first row unless ``baseline`` says otherwise) and ``figures:``
 line plots ``results/figures/<name>.{pdf,png,csv}`` (mean measure against an axis, one line per first
@@ -44,7 +45,8 @@ import itertools
 import re
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from .schema import error_lines, section_validator
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\.label)?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -195,20 +197,9 @@ def experiments(config: dict) -> dict[tuple[str, str], list[tuple[str, dict[str,
 
 # --- expansion -----------------------------------------------------------------------------------------
 
-def _section_validator(section: str, root: dict):
-    from .config import _validator_class
-
-    sub = dict(root["properties"][section]["additionalProperties"])
-    sub["$defs"] = root.get("$defs", {})
-    return _validator_class()(sub)
-
-
 def _validated(validator, section: str, name: str, settings: dict, grid_name: str) -> dict:
     settings = copy.deepcopy(settings)
-    errors = sorted(validator.iter_errors(settings), key=lambda e: list(map(str, e.absolute_path)))
-    msgs = list(dict.fromkeys(
-        f"{section}.{name}" + "".join(f".{p}" for p in e.absolute_path) + f": {e.message}"
-        for e in errors if e.validator not in ("if", "allOf")))
+    msgs = error_lines(validator.iter_errors(settings), prefix=f"{section}.{name}")
     if msgs:
         raise ConfigError(f"grid.{grid_name} generates an invalid entry:\n  " + "\n  ".join(msgs))
     return settings
@@ -219,9 +210,6 @@ def expand(config: dict) -> dict:
     grids = config.get("grid") or {}
     if not grids:
         return config
-    from .config import _schema
-
-    root = _schema()
     validators = {}
     generated: dict[tuple[str, str], tuple[dict, str]] = {}  # (section, name) -> (settings, origin)
     for g, grid in grids.items():
@@ -234,7 +222,7 @@ def expand(config: dict) -> dict:
                     if n is None:
                         continue
                     if section not in validators:
-                        validators[section] = _section_validator(section, root)
+                        validators[section] = section_validator(section)
                     s = _validated(validators[section], section, n, s, g)
                     prev = generated.get((section, n))
                     if prev is not None and prev[0] != s:
@@ -249,187 +237,3 @@ def expand(config: dict) -> dict:
                               "rename one of them")
         have[n] = s
     return config
-
-
-# --- extra tables and figures ----------------------------------------------------------------------------
-
-def _experiment_rows(config: dict, key: str, spec: dict) -> list[tuple[str, dict[str, str]]] | None:
-    grids = config.get("grid") or {}
-    g = spec.get("grid")
-    if g is None:
-        if len(grids) != 1:
-            raise ConfigError(f"{key}.grid: name the grid of experiment {spec['experiment']!r} (have {sorted(grids)})")
-        g = next(iter(grids))
-    if g not in grids:
-        raise ConfigError(f"{key}.grid: {g!r} is not a grid (have {sorted(grids)})")
-    if spec["experiment"] not in grids[g]["experiments"]:
-        raise ConfigError(f"{key}.experiment: {spec['experiment']!r} is not an experiment of grid {g} "
-                          f"(have {sorted(grids[g]['experiments'])})")
-    return experiments(config)[(g, spec["experiment"])]
-
-
-def _varied(grid: dict, exp) -> list[str]:
-    return list(exp) if isinstance(exp, list) else list(exp.get("vary", []))
-
-
-def table_view(config: dict, name: str) -> dict:
-    """Rows, columns, baseline, measure and labels of ``tables.<name>`` (a TableSpec's fields)."""
-    spec = config["tables"][name]
-    key = f"tables.{name}"
-    ev = config["evaluation"]
-    labels: dict[str, str] = {}
-    if spec.get("experiment"):
-        rows = _experiment_rows(config, key, spec)
-        grid_name = spec.get("grid") or next(iter(config["grid"]))
-        grid = config["grid"][grid_name]
-        axes = _axes(grid_name, grid)
-        varied = _varied(grid, grid["experiments"][spec["experiment"]])
-        systems = [s for s, _ in rows]
-        for s, combo in rows:  # row label: the varied axes' value labels (RankNet / ADR-MSE, 1k / 2k, ...)
-            parts = [next(x for x in axes[a] if x["name"] == combo[a])["label"] for a in varied]
-            if parts:
-                labels[s] = ", ".join(parts)
-    else:
-        systems = list(spec["systems"])
-    if "baseline" in spec:
-        baseline = spec["baseline"]
-    elif spec.get("experiment"):  # the experiment's base combination (every varied axis at its base value)
-        base = _base(grid_name, grid, axes)
-        baseline = next((s for s, c in rows if all(c[a] == base[a] for a in varied)), systems[0])
-    else:
-        baseline = systems[0]
-    tab = config.get("table", {})
-    from .table import table_measures
-
-    measures = table_measures(config, spec)
-    measure = measures[0]
-    first_stages = spec.get("first_stages") or ev["first_stages"]
-    caption = spec.get("caption")
-    if first_stages == OWN_RUN:  # first stages side by side, each on its own run: columns = query sets
-        first_stages = [OWN_RUN]
-        labels.setdefault(OWN_RUN, "Own run")
-        caption = caption or (f"Table {name}: {' and '.join(measures)} of each first stage's own run (rows) on each "
-                              "query set (columns).")
-    return dict(
-        systems=systems, first_stages=list(first_stages), query_sets=list(spec.get("query_sets") or ev["query_sets"]),
-        measure=measure, measures=measures, baseline=baseline, decimals=spec.get("decimals") or tab.get("decimals", 3),
-        significance=spec.get("significance") or tab.get("significance", "baseline"),
-        layout=spec.get("layout") or tab.get("layout", "columns"),
-        labels=labels | dict(spec.get("labels") or {}), caption=caption or (
-            f"Ablation {name}: {' and '.join(measures)} of each variant (rows) re-ranking the top results of each "
-            "first stage on each query set (columns)."),
-        tex_label=f"tab:ablation-{name}",
-    )
-
-
-def _system_distill_first_stage(config: dict, system: str) -> str | None:
-    st = (config.get("students") or {}).get(system) or {}
-    ds = (config.get("distill_sets") or {}).get(st.get("distill_set")) or {}
-    return ds.get("first_stage")
-
-
-def figure_view(config: dict, name: str) -> dict:
-    """Panels with their points (system, x, tick label, distillation first stage) of ``figures.<name>``."""
-    spec = config["figures"][name]
-    key = f"figures.{name}"
-    ev = config["evaluation"]
-    panels = []
-    for i, p in enumerate(spec["panels"]):
-        pkey = f"{key}.panels[{i}]"
-        points = []
-        if p.get("experiment"):
-            if not p.get("x"):
-                raise ConfigError(f"{pkey}.x: name the axis plotted on x")
-            rows = _experiment_rows(config, pkey, p)
-            grid_name = p.get("grid") or next(iter(config["grid"]))
-            axes = _axes(grid_name, config["grid"][grid_name])
-            if p["x"] not in axes:
-                raise ConfigError(f"{pkey}.x: {p['x']!r} is not an axis of grid {grid_name} (have {sorted(axes)})")
-            for s, combo in rows:
-                v = next(x for x in axes[p["x"]] if x["name"] == combo[p["x"]])
-                points.append(dict(system=s, x=v["value"], x_label=v["label"]))
-            xlabel = p.get("xlabel") or p["x"]
-        else:
-            for s, x in (p.get("points") or {}).items():
-                points.append(dict(system=s, x=x, x_label=str(x)))
-            xlabel = p.get("xlabel") or "x"
-        for pt in points:
-            pt["distill_first_stage"] = _system_distill_first_stage(config, pt["system"])
-        panels.append(dict(points=points, xlabel=xlabel, title=p.get("title"), x_scale=p.get("x_scale", "auto")))
-    tab = config.get("table", {})
-    labels = {n: s["label"] for sec in ("first_stages",) for n, s in config.get(sec, {}).items()
-              if isinstance(s, dict) and s.get("label")}
-    return dict(panels=panels, lines=spec.get("lines", "first_stage"),
-                first_stages=list(spec.get("first_stages") or ev["first_stages"]),
-                query_sets=list(spec.get("query_sets") or ev["query_sets"]),
-                measure=spec.get("measure") or tab.get("measure") or ev["measures"][0],
-                ylabel=spec.get("ylabel"), labels=labels | dict(tab.get("labels") or {}) | dict(spec.get("labels") or {}))
-
-
-OWN_RUN = "own"  # tables.<name>.first_stages: own -- each first stage row on its own run
-
-
-def check_outputs(config: dict) -> list[str]:
-    """Reference checks of ``tables`` and ``figures`` (registered in rankdistill.config)."""
-    problems: list[str] = []
-    names = {n for sec in ("first_stages", "teachers", "rerankers", "students") for n in (config.get(sec) or {})}
-    ev = config["evaluation"]
-    measures = ev["measures"]
-
-    def columns(key: str, spec: dict) -> None:
-        # any configured first stage / query set may be a column (e.g. a check of a first stage
-        # that the main table does not show); every query set has qrels
-        for k in ("first_stages", "query_sets"):
-            if spec.get(k) == OWN_RUN and k == "first_stages":
-                continue
-            for x in spec.get(k) or []:
-                if x not in config[k]:
-                    problems.append(f"{key}.{k}: {x!r} is not a configured {k[:-1].replace('_', ' ')} {sorted(config[k])}")
-        for m in ([spec["measure"]] if spec.get("measure") else []) + list(spec.get("measures") or []):
-            if m not in measures:
-                problems.append(f"{key}.measure: {m!r} must be one of evaluation.measures {measures}")
-
-    if OWN_RUN in config.get("first_stages", {}) and config.get("tables"):
-        problems.append(f"first_stages.{OWN_RUN}: the name is reserved for tables' first_stages: {OWN_RUN}")
-    for t, spec in (config.get("tables") or {}).items():
-        key = f"tables.{t}"
-        if bool(spec.get("systems")) == bool(spec.get("experiment")):
-            problems.append(f"{key}: give either systems (a list of rows) or experiment (a grid experiment's students)")
-            continue
-        try:
-            view = table_view(config, t)
-        except ConfigError as e:
-            problems.append(str(e))
-            continue
-        for s in view["systems"]:
-            if s not in names:
-                problems.append(f"{key}.systems: {s!r} is not a first stage, teacher, re-ranker or student")
-        if spec.get("first_stages") == OWN_RUN:
-            for s in view["systems"]:
-                if s in names and s not in config["first_stages"]:
-                    problems.append(f"{key}.systems: {s!r} is not a first stage (first_stages: own shows each first "
-                                    "stage's own run; a re-ranker needs a first stage to re-rank)")
-        if view["baseline"] is not None and view["baseline"] not in view["systems"]:
-            problems.append(f"{key}.baseline: {view['baseline']!r} is not one of the table's rows {view['systems']}")
-        columns(key, spec)
-    for f, spec in (config.get("figures") or {}).items():
-        key = f"figures.{f}"
-        bad = [i for i, p in enumerate(spec["panels"]) if bool(p.get("points")) == bool(p.get("experiment"))]
-        for i in bad:
-            problems.append(f"{key}.panels[{i}]: give either points ({{student: x}}) or experiment and x")
-        if bad:
-            continue
-        try:
-            view = figure_view(config, f)
-        except ConfigError as e:
-            problems.append(str(e))
-            continue
-        for i, p in enumerate(view["panels"]):
-            for pt in p["points"]:
-                if pt["system"] not in (config.get("students") or {}):
-                    problems.append(f"{key}.panels[{i}]: {pt['system']!r} is not a student")
-                elif view["lines"] == "distill_first_stage" and pt["distill_first_stage"] is None:
-                    problems.append(f"{key}.lines: student {pt['system']!r} has no distillation set (lines: "
-                                    "distill_first_stage needs one)")
-        columns(key, spec)
-    return problems

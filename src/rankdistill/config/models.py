@@ -1,5 +1,5 @@
 """Re-rankers as systems: the ``rerankers:`` section and what a model folder is (no torch import:
-the Snakefile imports this).
+config validation uses it).
 
 A re-ranker is a table row like a first stage, a teacher or a student: it re-ranks the top
 ``depth`` (default ``evaluation.depth``) of each evaluated first stage (``evaluate`` narrows the
@@ -15,8 +15,7 @@ same functions the rules call):
 
 Trained and pretrained ``students`` and LLM ``teachers`` are re-rankers of their own sections.
 
-:func:`model_format` tells what a model folder holds from its files alone; :func:`check_rerankers`
-(a config reference hook) rejects a folder that is not what its kind needs, e.g. a
+:func:`model_format` tells what a model folder holds from its files alone; :func:`rankdistill.config.checks.check_rerankers` rejects a folder that is not what its kind needs, e.g. a
 sentence-transformers bi-encoder as a ``pretrained`` student. A Hugging Face hub id cannot be
 inspected offline: it is checked only when its config is in the local Hugging Face cache,
 otherwise when the rule loads it.
@@ -61,8 +60,8 @@ _ADVICE = {
 
 def _local_folder(ref: str) -> Path | None:
     """The folder a model reference names, if it can be found without a download (else None)."""
-    from . import assets
-    from .errors import UnavailableError
+    from .. import assets
+    from ..errors import UnavailableError
 
     try:
         path = assets.resolve(ref)
@@ -127,40 +126,3 @@ def check_model(key: str, ref: str, use: str) -> str | None:
         return None
     need = {"dense": "a bi-encoder", "colbert": "a ColBERT checkpoint", "cross-encoder": "a cross-encoder"}[use]
     return f"{key}: {ref!r} is {FORMATS[fmt]}, not {need}; {_ADVICE[fmt]}"
-
-
-def evaluates(config: dict, name: str, first_stage: str, query_set: str) -> bool:
-    """Whether re-ranker ``name`` has a run for (first stage, query set): every cell unless its
-    ``evaluate`` names first stages / query sets (the table shows "--" in the others)."""
-    ev = ((config.get("rerankers") or {}).get(name) or {}).get("evaluate") or {}
-    fss, qss = ev.get("first_stages"), ev.get("query_sets")
-    return (fss is None or first_stage in fss) and (qss is None or query_set in qss)
-
-
-def check_rerankers(config: dict) -> list[str]:
-    """Reference and model-folder checks of ``rerankers`` and ``kind: pretrained`` students."""
-    problems: list[str] = []
-    stage1 = config.get("stage1") or {}
-    for name, r in (config.get("rerankers") or {}).items():
-        k = f"rerankers.{name}"
-        kind = r.get("kind")
-        if kind == "stage1":
-            if r.get("stage1") not in stage1:
-                problems.append(f"{k}.stage1: {r.get('stage1')!r} is not a stage1 entry (have {sorted(stage1)})")
-        elif kind in _ACCEPTS and r.get("model"):
-            p = check_model(f"{k}.model", r["model"], kind)
-            if p:
-                problems.append(p)
-        if (r.get("inference") or {}).get("depth") is not None:
-            problems.append(f"{k}.inference.depth: a re-ranker's depth is {k}.depth (one setting for every kind)")
-        for key in ("first_stages", "query_sets"):
-            for x in (r.get("evaluate") or {}).get(key) or []:
-                if x not in (config.get(key) or {}):
-                    problems.append(f"{k}.evaluate.{key}: {x!r} is not a configured {key[:-1].replace('_', ' ')} "
-                                    f"(have {sorted(config.get(key) or {})})")
-    for name, st in (config.get("students") or {}).items():
-        if st.get("kind") == "pretrained" and st.get("model"):
-            p = check_model(f"students.{name}.model", st["model"], "cross-encoder")
-            if p:
-                problems.append(p)
-    return problems
