@@ -36,7 +36,7 @@ from .assets import PACKAGE_PREFIX, is_local, resolve
 from .errors import UnavailableError
 
 MODEL_KEYS = ("model", "backbone", "checkpoint", "tokenizer")
-NAMED_SECTIONS = ("query_sets", "first_stages", "teachers", "stage1", "students", "rerankers", "distill_sets")
+NAMED_SECTIONS = ("collections", "query_sets", "first_stages", "teachers", "stage1", "students", "rerankers", "distill_sets")
 SKIPPED_SECTIONS = ("grid", "grids")  # templates: their expanded entries are checked instead
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -63,6 +63,40 @@ def _irds_cached(dataset_id: str) -> bool:
     # ir_datasets writes irds_version.txt into a dataset's folder as soon as it is registered or
     # opened, before any download: only other files mean something was fetched
     return top.is_dir() and any(p.name != "irds_version.txt" for p in top.iterdir())
+
+
+def _irds_home() -> Path:
+    try:
+        import ir_datasets
+
+        return Path(ir_datasets.util.home_path())
+    except Exception:
+        return Path(os.environ.get("IR_DATASETS_HOME", Path.home() / ".ir_datasets"))
+
+
+def licensed_corpus(dataset_id: str) -> list[tuple[Path, str]]:
+    """(expected path, ir_datasets' own instructions) of each file or folder of a licensed corpus that
+    ir_datasets cannot download and that is not where ir_datasets looks for it (ClueWeb09/12, GOV,
+    GOV2, Disks 4/5, the Washington Post). Read from ir_datasets' download catalogue (offline)."""
+    import json
+
+    try:
+        import ir_datasets
+
+        catalogue = json.loads((Path(ir_datasets.__file__).parent / "etc" / "downloads.json").read_text())
+    except Exception:  # noqa: BLE001  (no ir_datasets: the load itself reports it)
+        return []
+    parts = dataset_id.split("/")
+    out = []
+    for key, entry in (catalogue.get(parts[0]) or {}).items():
+        if "instructions" not in entry or not entry.get("cache_path"):
+            continue
+        if key != "docs" and key not in parts[1:]:  # e.g. wapo's v2 / v4 files
+            continue
+        path = _irds_home() / parts[0] / entry["cache_path"]
+        if not path.exists():
+            out.append((path, entry["instructions"].format(path=path)))
+    return out
 
 
 def _hf_cached(repo: str) -> bool:
@@ -227,6 +261,10 @@ def check(config: dict, reachable=_reachable, needed: Needed | None = None, hub_
                 cl100k_base()
             except UnavailableError as e:
                 missing.append(f"{key} (backend openai, no tokenizer): {e}")
+        elif kind == "irds" and key.startswith("collection") and licensed_corpus(ref):
+            for path, how in licensed_corpus(ref):
+                missing.append(f"{key}: ir_datasets {ref!r} is a licensed corpus that ir_datasets cannot download "
+                               f"and {path} does not exist. ir_datasets says: " + " ".join(how.split()))
         elif kind == "irds" and not _irds_cached(ref) and not up(IRDS_HOST):
             missing.append(f"{key}: ir_datasets {ref!r} is not cached and {IRDS_HOST} is unreachable")
         elif kind == "hf" and not _hf_cached(ref):

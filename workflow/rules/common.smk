@@ -47,6 +47,39 @@ def _alternatives(names):
     return "|".join(re.escape(n) for n in names) or "^$"
 
 
+# --- collections: the default `collection` and the named `collections` (out-of-domain, issue 13) ---
+# A query set names its collection (default: the default one), so every (first stage, query set) cell
+# implies its collection: its document store and each first stage's index over it.
+
+def query_collection(query_set):
+    from rankdistill.ood import collection_of
+
+    return collection_of(config, query_set)
+
+
+def docstore_path(collection=None):
+    return R("collection/docs.sqlite") if collection is None else R(f"collection/{collection}/docs.sqlite")
+
+
+def docstore_of(query_set):
+    """The document store of a query set's collection."""
+    return docstore_path(query_collection(query_set))
+
+
+def query_docstore(wildcards):
+    return docstore_of(wildcards.query_set)
+
+
+def index_of(first_stage, query_set, kind="index"):
+    """A first stage's index (kind: index or plaid) over the query set's collection."""
+    c = query_collection(query_set)
+    return R(f"{kind}/{first_stage}") if c is None else R(f"collection/{c}/{kind}/{first_stage}")
+
+
+def query_index(wildcards):
+    return index_of(wildcards.first_stage, wildcards.query_set)
+
+
 query_file = PLAN.query_file
 first_stage_run = PLAN.first_stage_run
 system_run = PLAN.system_run
@@ -83,8 +116,8 @@ def preflight_check():
 def colbert_search_index(wildcards):
     """Exact search reads the embedding shards; PLAID search reads the PLAID index built from them."""
     if config["first_stages"][wildcards.first_stage]["index"] == "plaid":
-        return R(f"plaid/{wildcards.first_stage}")
-    return R(f"index/{wildcards.first_stage}")
+        return index_of(wildcards.first_stage, wildcards.query_set, "plaid")
+    return index_of(wildcards.first_stage, wildcards.query_set)
 
 
 # --- the LLM teacher (workflow/rules/teacher.smk) ---
@@ -125,7 +158,7 @@ def llm_teachers(sharded):
 TEACHER_INPUT = dict(
     run=lambda wc: first_stage_run(wc.first_stage, wc.query_set),
     queries=query_file("{query_set}"),
-    docstore=R("collection/docs.sqlite"),
+    docstore=query_docstore,
 )
 
 
@@ -147,7 +180,8 @@ def _as_list(x):
 
 def collection_files(wildcards=None):
     """A local corpus's files (inputs of the collection rule: editing one rebuilds the store)."""
-    spec = config["collection"]
+    name = getattr(wildcards, "collection", None) if wildcards is not None else None
+    spec = config["collections"][name] if name else config["collection"]
     return _as_list(spec["path"]) if spec["kind"] == "local" else []
 
 

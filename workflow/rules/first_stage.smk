@@ -24,7 +24,7 @@ rule index_bm25:
 
 rule retrieve_bm25:
     input:
-        index=R("index/{first_stage}"),
+        index=query_index,
         queries=query_file("{query_set}"),
     output:
         run=R("first_stage/{first_stage}/{query_set}.run"),
@@ -78,7 +78,7 @@ rule encode_dense:
 
 rule retrieve_dense:
     input:
-        index=R("index/{first_stage}"),
+        index=query_index,
         queries=query_file("{query_set}"),
     output:
         run=R("first_stage/{first_stage}/{query_set}.run"),
@@ -186,7 +186,7 @@ rule retrieve_colbert:
 rule import_run:
     input:
         queries=query_file("{query_set}"),
-        docstore=R("collection/docs.sqlite"),
+        docstore=query_docstore,
         source_file=imported_run_file,
     output:
         run=R("first_stage/{first_stage}/{query_set}.run"),

@@ -18,6 +18,7 @@ def all_results():
         "table": [R("table.tex")],
         "ablation_tables": expand(R("ablation_{name}.tex"), name=config.get("tables", {})),
         "figures": expand(R("figures/{name}.{ext}"), name=config.get("figures", {}), ext=("pdf", "png")),
+        "ood_table": [R("table_ood.tex")] if config.get("ood") else [],
     }
     if _report_without_target():
         built = {k: [f for f in v if os.path.exists(f)] for k, v in results.items()}

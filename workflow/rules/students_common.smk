@@ -68,7 +68,7 @@ def candidate_inputs(wildcards):
     return {
         "run": first_stage_run(wildcards.first_stage, wildcards.query_set),
         "queries": query_file(wildcards.query_set),
-        "docstore": DOCSTORE,
+        "docstore": docstore_of(wildcards.query_set),
     }
 
 

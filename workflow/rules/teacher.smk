@@ -94,7 +94,7 @@ rule teacher_gather:
 rule teacher_import:
     input:
         queries=query_file("{query_set}"),
-        docstore=R("collection/docs.sqlite"),
+        docstore=query_docstore,
         source_file=imported_teacher_file,
     output:
         run=R("teacher/{teacher}/{first_stage}/{query_set}.run"),

@@ -43,7 +43,9 @@ def check_references(config: dict) -> None:
     if tm and tm not in ev["measures"]:
         problems.append(f"table.measure: {tm!r} must be one of evaluation.measures {ev['measures']}")
     problems += check_table_measures(config)
-    for check in (check_imported_runs, check_students, check_teachers, check_outputs, check_rerankers):
+    from ..ood import check_ood  # collections, query sets' collection, the ood table (issue 13)
+
+    for check in (check_imported_runs, check_students, check_teachers, check_outputs, check_rerankers, check_ood):
         problems += check(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))

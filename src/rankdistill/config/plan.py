@@ -125,9 +125,17 @@ class Plan:
     def collection(self, wildcards=None) -> dict:
         return CollectionSettings(spec=dict(self.config["collection"])).asdict()
 
+    def collection_named(self, wildcards) -> dict:
+        """A named collection of ``collections:`` (out-of-domain evaluation)."""
+        return CollectionSettings(spec=dict(self._entry("collections", _name(wildcards, "collection")))).asdict()
+
     def query_set(self, wildcards) -> dict:
+        from ..ood import collection_of, collection_spec
+
         spec = self._entry("query_sets", _name(wildcards, "query_set"))
-        coll = dict(self.config["collection"]) if spec["kind"] == "synthetic" else None
+        # synthetic query sets are generated from their collection's spec (the default or a named one)
+        coll = dict(collection_spec(self.config, collection_of(self.config, _name(wildcards, "query_set")))) \
+            if spec["kind"] == "synthetic" else None
         return QuerySetSettings(spec=dict(spec), collection=coll).asdict()
 
     def _first_stage(self, cls, wildcards, **derived) -> dict:

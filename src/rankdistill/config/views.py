@@ -86,6 +86,10 @@ def limit_queries(config: dict, teacher: str, first_stage: str, query_set: str) 
         return t["queries"][query_set]
     if query_set in config.get("evaluation", {}).get("query_sets", []):
         return None
+    from ..ood import ood_query_sets
+
+    if query_set in ood_query_sets(config):  # the out-of-domain table needs every query too
+        return None
     wanted = [ds.get("queries") for ds in (config.get("distill_sets") or {}).values()
               if ds.get("kind") == "teacher" and ds.get("teacher") == teacher
               and ds.get("first_stage") == first_stage and ds.get("query_set") == query_set]

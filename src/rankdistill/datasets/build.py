@@ -22,9 +22,10 @@ def iter_collection(spec: dict):
     if kind == "synthetic":
         return SyntheticCollection(SyntheticSpec.from_config(spec)).iter_passages()
     if kind == "local":
-        return iter_corpus(spec["path"], spec.get("format"), tuple(spec.get("text_fields", ["text"])))
+        return iter_corpus(spec["path"], spec.get("format"), tuple(spec.get("text_fields", ["text"])),
+                           spec.get("title_field", "title"))
     if kind == "irds":
-        return irds.iter_docs(spec["id"], tuple(spec.get("text_fields", ["text"])))
+        return irds.iter_docs(spec["id"], tuple(spec.get("text_fields", ["text"])), spec.get("title_field", "title"))
     raise ValueError(f"unknown collection kind {kind!r}")
 
 
@@ -40,7 +41,10 @@ def build_collection(spec: dict, out: str | os.PathLike) -> int:
     """Stream the collection into a document store at ``out``."""
     from tqdm import tqdm
 
-    n = build_docstore(tqdm(iter_collection(spec), desc="documents", unit="doc", mininterval=5), out, describe(spec))
+    from .docstore import TITLE_FORMAT
+
+    n = build_docstore(tqdm(iter_collection(spec), desc="documents", unit="doc", mininterval=5), out, describe(spec),
+                       title_format=spec.get("title_format") or TITLE_FORMAT)
     log.info("wrote %d documents to %s", n, out)
     return n
 

@@ -31,18 +31,36 @@ def _wrap(dataset_id: str, what: str, fn):
         ) from e
 
 
-def iter_docs(dataset_id: str, text_fields=("text",)) -> Iterator[dict]:
+def iter_docs(dataset_id: str, text_fields=("text",), title_field: str | None = "title") -> Iterator[dict]:
+    """Stream a dataset's documents: ``text`` from ``text_fields``, ``title`` from ``title_field`` when the
+    document type has it (and it is not one of the text fields), else ``""``."""
     ds = load(dataset_id)
     if not ds.has_docs():
         raise UnavailableError(f"ir_datasets {dataset_id!r} has no documents")
     it = _wrap(dataset_id, "documents", lambda: iter(ds.docs_iter()))
+    use_title = bool(title_field) and title_field not in text_fields
+    fields = getattr(ds.docs_cls(), "_fields", ())
+    for f in text_fields:
+        if f != "default_text" and fields and f not in fields:
+            raise UnavailableError(f"ir_datasets {dataset_id!r}: its documents ({ds.docs_cls().__name__}) have no "
+                                   f"field {f!r} (fields: {', '.join(fields)}; or 'default_text')")
+    if fields:  # the default title field applies where the document type has one
+        use_title = use_title and title_field in fields
+
+    def field(doc, f):  # "default_text": the document type's own text (HTML parsed, fields joined)
+        return doc.default_text() if f == "default_text" else getattr(doc, f)
+
     for doc in it:
-        yield {"docno": doc.doc_id, "text": " ".join(str(getattr(doc, f)) for f in text_fields)}
+        title = getattr(doc, title_field, None) if use_title else None
+        yield {"docno": doc.doc_id, "text": " ".join(str(field(doc, f)) for f in text_fields),
+               "title": str(title) if title else ""}
 
 
 def queries(dataset_id: str) -> pd.DataFrame:
     ds = load(dataset_id)
-    rows = _wrap(dataset_id, "queries", lambda: [(q.query_id, q.text) for q in ds.queries_iter()])
+    # the query type's text field, else its default_text() (TREC topics: the title; TIREx queries these)
+    rows = _wrap(dataset_id, "queries", lambda: [(q.query_id, q.text if "text" in getattr(q, "_fields", ("text",))
+                                                  else q.default_text()) for q in ds.queries_iter()])
     return pd.DataFrame(rows, columns=["qid", "query"])
 
 

@@ -1,7 +1,8 @@
 """Bring-your-own-collection readers: JSONL, TSV and TREC ``<DOC>`` corpora, streamed.
 
 Bytes are read by :mod:`rankdistill.textfiles` (UTF-8, BOM removed, gzip by magic bytes). Each
-record is ``{"docno", "text", "file", "line"}`` (where it came from, for the document store's
+record is ``{"docno", "text", "title", "file", "line"}`` (``title``: a JSONL record's ``title`` field, a
+TREC document's first ``<TITLE>`` or ``<HEAD>`` element, else ``""``) (where it came from, for the document store's
 duplicate check); a docno is a single word; a JSON text that is not a string (``null``, a number)
 is an error; empty texts are counted and reported in one warning per file.
 """
@@ -36,8 +37,9 @@ def _docno(value, path, lineno) -> str:
     return check_id(str(value).strip(), path, lineno, "docno")
 
 
-def iter_jsonl(path: Path, text_fields=("text",), id_field="docno") -> Iterator[dict]:
-    """JSON objects, one a line: the docno in ``docno`` (or ``doc_id``/``id``), texts in ``text_fields``."""
+def iter_jsonl(path: Path, text_fields=("text",), id_field="docno", title_field: str | None = "title") -> Iterator[dict]:
+    """JSON objects, one a line: the docno in ``docno`` (or ``doc_id``/``id``), texts in ``text_fields``,
+    the title (optional; a string or null) in ``title_field`` unless that is one of the text fields."""
     with EmptyTexts(path) as empty:
         for lineno, line in iter_lines(path, "corpus file"):
             if not line.strip():
@@ -63,9 +65,15 @@ def iter_jsonl(path: Path, text_fields=("text",), id_field="docno") -> Iterator[
                     raise InputError(path, f"field {t!r} of docno {docno!r} must be a string, got {got}", lineno)
                 parts.append(rec[t])
             text = " ".join(" ".join(parts).split())
+            title = ""
+            if title_field and title_field not in text_fields and rec.get(title_field) is not None:
+                if not isinstance(rec[title_field], str):
+                    raise InputError(path, f"field {title_field!r} of docno {docno!r} must be a string, got "
+                                           f"{type(rec[title_field]).__name__}", lineno)
+                title = " ".join(rec[title_field].split())
             if not text:
                 empty.add(lineno)
-            yield {"docno": docno, "text": text, "file": str(path), "line": lineno}
+            yield {"docno": docno, "text": text, "title": title, "file": str(path), "line": lineno}
 
 
 def iter_tsv(path: Path) -> Iterator[dict]:
@@ -85,11 +93,13 @@ def iter_tsv(path: Path) -> Iterator[dict]:
 
 
 _OPEN = re.compile(r"<DOC>", re.I | re.A)
+_TITLE = re.compile(r"<(TITLE|HEAD)>(.*?)</\1>", re.I | re.S | re.A)
 _CLOSE = re.compile(r"</DOC>", re.I | re.A)
 
 
 def iter_trec(path: Path) -> Iterator[dict]:
-    """TREC SGML-ish ``<DOC><DOCNO>id</DOCNO> text </DOC>``; all text outside DOCNO is kept."""
+    """TREC SGML-ish ``<DOC><DOCNO>id</DOCNO> text </DOC>``: the first ``<TITLE>`` (or ``<HEAD>``) element
+    is the title, all other text outside DOCNO is the body."""
     buf: list[str] = []
     in_doc, start = False, 0
     with EmptyTexts(path) as empty:
@@ -114,17 +124,23 @@ def iter_trec(path: Path) -> Iterator[dict]:
                 if not m or not m.group(1):
                     raise InputError(path, "document without <DOCNO>", start)
                 docno = check_id(m.group(1), path, start, "docno")
-                text = re.sub(r"<[^>]+>", " ", body[: m.start()] + " " + body[m.end() :])
+                rest = body[: m.start()] + " " + body[m.end() :]
+                t = _TITLE.search(rest)
+                title = ""
+                if t:
+                    title = " ".join(re.sub(r"<[^>]+>", " ", t.group(2)).split())
+                    rest = rest[: t.start()] + " " + rest[t.end() :]
+                text = re.sub(r"<[^>]+>", " ", rest)
                 text = " ".join(text.split())
-                if not text:
+                if not text and not title:
                     empty.add(start)
-                yield {"docno": docno, "text": text, "file": str(path), "line": start}
+                yield {"docno": docno, "text": text, "title": title, "file": str(path), "line": start}
                 in_doc = False
     if in_doc:
         raise InputError(path, "file ends inside a <DOC> that has no </DOC>", start)
 
 
-def iter_corpus(paths, fmt: str | None = None, text_fields=("text",)) -> Iterator[dict]:
+def iter_corpus(paths, fmt: str | None = None, text_fields=("text",), title_field: str | None = "title") -> Iterator[dict]:
     """Stream documents from one or more files (format per file from ``fmt`` or the extension)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -134,7 +150,7 @@ def iter_corpus(paths, fmt: str | None = None, text_fields=("text",)) -> Iterato
             raise InputError(p, "corpus file does not exist")
         kind = fmt or guess_format(p)
         if kind == "jsonl":
-            docs = iter_jsonl(p, text_fields)
+            docs = iter_jsonl(p, text_fields, title_field=title_field)
         elif kind == "tsv":
             docs = iter_tsv(p)
         elif kind == "trec":

@@ -23,6 +23,12 @@ Design (a fair small benchmark, not a toy):
   other words; ``val`` was carved from the end of the old train region, so the test splits and the
   first train queries are unchanged.
 
+Options for further collections (out-of-domain tables; all off by default, so the default collection's
+passages and queries do not change): ``vocabulary: [lo, hi]`` draws concepts only from synonym groups
+lo..hi-1 (collections with disjoint vocabularies), ``sentences: [lo, hi]`` sets passage length, and
+``titles: true`` gives each passage a title (its entity and a form of its main concept, drawn from a
+separate random stream, so texts are the same with or without titles).
+
 Passages are generated in chunks from per-chunk seeds, so a million passages stream with
 constant memory and the output never depends on the chunk size.
 """
@@ -58,6 +64,7 @@ class SyntheticSpec:
     groups: tuple[tuple[str, ...], ...] = field(
         default=tuple(tuple(line.split()) for line in SYNONYM_GROUPS.splitlines()), repr=False
     )
+    titles: bool = False  # generate a title per passage (separate rng stream: texts unchanged)
 
     @property
     def n_topics(self) -> int:
@@ -66,7 +73,21 @@ class SyntheticSpec:
     @classmethod
     def from_config(cls, cfg: dict) -> "SyntheticSpec":
         keys = {"seed", "passages", "topics", "concepts_per_topic", "form_skew", "cross_mention", "entity_drop"}
-        return cls(**{k: v for k, v in cfg.items() if k in keys})
+        kw = {k: v for k, v in cfg.items() if k in keys}
+        if cfg.get("titles"):
+            kw["titles"] = True
+        if cfg.get("sentences"):
+            lo, hi = cfg["sentences"]
+            if not 1 <= lo <= hi:
+                raise ValueError(f"sentences {cfg['sentences']!r}: need 1 <= lo <= hi")
+            kw["sentences"] = (int(lo), int(hi))
+        if cfg.get("vocabulary"):
+            lo, hi = cfg["vocabulary"]
+            all_groups = cls.__dataclass_fields__["groups"].default
+            if not 0 <= lo < hi <= len(all_groups):
+                raise ValueError(f"vocabulary {cfg['vocabulary']!r}: a range of synonym groups within 0..{len(all_groups)}")
+            kw["groups"] = all_groups[lo:hi]
+        return cls(**kw)
 
 
 def _pseudo_words(rng: np.random.Generator, n: int, taken: set[str]) -> list[str]:
@@ -150,17 +171,29 @@ class SyntheticCollection:
             sentences.append(s[0].upper() + s[1:] + ".")
         return " ".join(sentences)
 
+    def _title(self, i: int, rng: np.random.Generator) -> str:
+        """A short title: the passage's entity and a form of its main concept (sometimes of a second)."""
+        groups = self.passage_groups(i)
+        words = [self.entities[int(self.topic[i])], self._form(groups[0], float(rng.random()))]
+        if len(groups) > 1 and rng.random() < 0.5:
+            words += ["and", self._form(groups[1], float(rng.random()))]
+        return " ".join(words)
+
     def iter_passages(self, start: int = 0, stop: int | None = None) -> Iterator[dict[str, str]]:
-        """Stream ``{"docno", "text"}`` for passages ``start..stop`` (deterministic per chunk)."""
+        """Stream ``{"docno", "text"}`` (and ``"title"`` with ``titles``) for passages ``start..stop``
+        (deterministic per chunk)."""
         stop = self.spec.passages if stop is None else min(stop, self.spec.passages)
         chunk = start // _CHUNK
         while chunk * _CHUNK < stop:
             rng = np.random.default_rng([self.spec.seed, 1, chunk])
+            trng = np.random.default_rng([self.spec.seed, 5, chunk]) if self.spec.titles else None
             lo = chunk * _CHUNK
             for i in range(lo, min(lo + _CHUNK, self.spec.passages)):
                 text = self._passage_text(i, rng)  # always advance the rng, even before ``start``
+                title = self._title(i, trng) if trng is not None else None
                 if start <= i < stop:
-                    yield {"docno": str(i), "text": text}
+                    yield {"docno": str(i), "text": text} if title is None else {"docno": str(i), "text": text,
+                                                                                 "title": title}
             chunk += 1
 
     # -- queries and qrels -----------------------------------------------------------------

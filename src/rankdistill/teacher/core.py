@@ -286,9 +286,9 @@ def rerank(
                                    threads=threads, openai=openai, tokenizer=tokenizer, window=window)
     store = DocStore(docstore)
 
-    def texts(docnos):
+    def texts(docnos):  # title and text as rank_llm puts them in the prompt
         try:
-            return store.get_many(docnos)
+            return {d: P.doc_content(t, x) for d, (t, x) in store.get_docs(docnos).items()}
         except KeyError as e:
             raise InputError(run, f"documents missing from the collection {docstore}: {e}") from None
 

@@ -77,6 +77,13 @@ def replace_number(s: str) -> str:
     return _ID.sub(r"(\1)", s)
 
 
+def doc_content(title: str, text: str) -> str:
+    """rank_llm's ``convert_doc_to_prompt_content`` for a document with a title: ``"Title: " + title + " " +
+    "Content: " + text`` (before it strips, fixes and truncates; the title's words count against the
+    passage's word budget); a document without a title is its text."""
+    return "Title: " + title + " " + "Content: " + text if title else text
+
+
 def passage_content(text: str, max_words: int) -> str:
     """rank_llm's passage text: stripped, ftfy-fixed, first ``max_words`` words, ``[k]`` → ``(k)``."""
     content = _fix_text(str(text).strip())
