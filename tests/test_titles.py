@@ -97,7 +97,7 @@ def test_student_input_joins_title_and_text(trec_store, monkeypatch):
     """rerank_frame (the students' and cross-encoder re-rankers' code) scores 'title text' strings."""
     import numpy as np
 
-    import rankdistill.rerank as rr
+    import rankdistill.students.rerank as rr
 
     got = {}
 
@@ -117,7 +117,7 @@ def test_student_input_joins_title_and_text(trec_store, monkeypatch):
 
 @pytest.mark.slow
 def test_vaswani_and_a_titled_trec_collection_end_to_end(workflow_factory, vaswani, tmp_path, bert_tiny):
-    from rankdistill.model import CrossEncoder
+    from rankdistill.students.model import CrossEncoder
 
     d = tmp_path / "tiny"
     d.mkdir()
