@@ -1,7 +1,7 @@
 # Re-ranking: students (trained or released checkpoints) and the `rerankers:` section (bi-encoders, ColBERT,
 # released cross-encoders, stage-1 models) re-rank each evaluated first stage's top-k; the runs join the table
 # through system_run(). One rule per scorer: cross-encoders (students, `cross-encoder` and `stage1` re-rankers)
-# share `rerank`; bi-encoders `rerank_dense`; ColBERT `rerank_colbert`.
+# share `rerank`; bi-encoders `rerank_dense`; score fusion `rerank_fusion`; ColBERT `rerank_colbert`.
 
 
 rule rerank:
@@ -54,6 +54,30 @@ rule rerank_dense:
         "../../envs/neural.yaml"
     script:
         "../scripts/rerank_dense.py"
+
+
+rule rerank_fusion:
+    input:
+        unpack(fusion_inputs),
+    output:
+        run=R("rerank/{reranker}/{first_stage}/{query_set}.run"),
+    log:
+        R("logs/rerank/{reranker}/{first_stage}/{query_set}.log"),
+    benchmark:
+        R("benchmarks/rerank/{reranker}/{first_stage}/{query_set}.tsv")
+    wildcard_constraints:
+        reranker=_alternatives(names_of_kind("rerankers", "fusion")),
+    params:
+        settings=PLAN.reranker,
+        code=CODE("rerank_fusion.py"),
+    threads: 1
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
+    conda:
+        "../../envs/students.yaml"
+    script:
+        "../scripts/rerank_fusion.py"
 
 
 rule rerank_colbert:

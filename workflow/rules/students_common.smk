@@ -4,8 +4,10 @@ def distill_inputs(wildcards):
     ds = config["distill_sets"][wildcards.distill_set]
     if ds["kind"] == "teacher":
         ranking = R(f"teacher/{ds['teacher']}/{ds['first_stage']}/{ds['query_set']}.run")
-    else:  # a first stage's own ranking (teacher-independent)
+    elif ds["ranker"] in config["first_stages"]:  # a first stage's own ranking (teacher-independent)
         ranking = first_stage_run(ds["ranker"], ds["query_set"])
+    else:  # a re-ranker's ranking of the first stage's candidates (e.g. a fusion)
+        ranking = R(f"rerank/{ds['ranker']}/{ds['first_stage']}/{ds['query_set']}.run")
     return {
         "ranking": ranking,
         "first_stage": first_stage_run(ds["first_stage"], ds["query_set"]),
@@ -107,3 +109,10 @@ def rerank_model_files(wildcards):
 def reranker_model_files(wildcards):
     """Fingerprint of a bi-encoder / ColBERT re-ranker's model."""
     return model_files(config["rerankers"][wildcards.reranker].get("model"))
+
+
+def fusion_inputs(wildcards):
+    """A fusion re-ranker's candidates (the first stage's run) and each component first stage's run."""
+    r = config["rerankers"][wildcards.reranker]
+    return {"run": first_stage_run(wildcards.first_stage, wildcards.query_set),
+            "components": [first_stage_run(c, wildcards.query_set) for c in r["components"]]}

@@ -120,7 +120,14 @@ def check_students(config: dict) -> list[str]:
                     problems.append(f"{k}.depth: {ds['depth']} is deeper than the teacher's depth {tdepth} "
                                     f"(teachers.{ds['teacher']}.depth): a projection can only shorten the teacher's list")
         elif ds.get("kind") == "first_stage":
-            need(f"{k}.ranker", ds.get("ranker"), fstages, "first stage")
+            rerankers = config.get("rerankers", {}) or {}
+            need(f"{k}.ranker", ds.get("ranker"), {**fstages, **rerankers}, "first stage or re-ranker")
+            r = rerankers.get(ds.get("ranker"))
+            if isinstance(r, dict) and ds.get("ranker") not in fstages:
+                rdepth = r.get("depth") or (config.get("evaluation") or {}).get("depth")
+                if isinstance(rdepth, int) and ds.get("depth", 100) > rdepth:
+                    problems.append(f"{k}.depth: {ds.get('depth', 100)} is deeper than the re-ranker's depth {rdepth} "
+                                    f"(rerankers.{ds['ranker']}.depth): it ranks only the first stage's top {rdepth}")
     def check_validation(k: str, entry: dict) -> None:
         v = entry.get("validation") or {}
         if v.get("query_set") is not None:
@@ -264,6 +271,11 @@ def check_rerankers(config: dict) -> list[str]:
         if kind == "stage1":
             if r.get("stage1") not in stage1:
                 problems.append(f"{k}.stage1: {r.get('stage1')!r} is not a stage1 entry (have {sorted(stage1)})")
+        elif kind == "fusion":
+            for c in (r.get("components") or {}):
+                if c not in (config.get("first_stages") or {}):
+                    problems.append(f"{k}.components: {c!r} is not a first stage "
+                                    f"(have {sorted(config.get('first_stages') or {})})")
         elif kind in _ACCEPTS and r.get("model"):
             p = check_model(f"{k}.model", r["model"], kind)
             if p:

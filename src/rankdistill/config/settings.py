@@ -296,8 +296,18 @@ class ColbertRerankSettings(Settings):
     depth: int
 
 
+@dataclass(frozen=True)
+class FusionRerankSettings(Settings):
+    section: ClassVar[str] = "rerankers"
+    kinds: ClassVar[tuple[str, ...]] = ("fusion",)
+    components: dict  # first stage -> weight (the component runs are the rule's inputs, in this order)
+    normalization: str
+    rrf_k: float
+    depth: int
+
+
 # re-ranker kind -> the settings of its rule (a new kind adds a class here and a rule)
-RERANKER_SETTINGS = {"dense": DenseRerankSettings, "colbert": ColbertRerankSettings}
+RERANKER_SETTINGS = {"dense": DenseRerankSettings, "colbert": ColbertRerankSettings, "fusion": FusionRerankSettings}
 
 
 @dataclass(frozen=True)
