@@ -208,7 +208,19 @@ class DenseRetriever(pt.Transformer):
                       topics)
 
 
-class DenseReranker(pt.Transformer):
+class _EncoderReranker(pt.Transformer):
+    """What the dense and ColBERT re-rankers share: the input's candidates (top ``depth`` by ``score``) and
+    their texts go through the stage's own ``rerank_frame`` (the function the rule's file wrapper calls)."""
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        topics = pd.DataFrame(list(_query_texts(inp).items()), columns=["qid", "query"])
+        run = _candidates(inp, self.depth)
+        with _texts(inp, self.docstore) as store:
+            scored = self._rerank_frame()(run, topics, store, self.encoder, self.depth, source=SOURCE)
+        return ranked(scored, inp)
+
+
+class DenseReranker(_EncoderReranker):
     """A bi-encoder re-scoring candidates (query-passage cosine or dot product), as the ``kind: dense``
     re-rankers do: ``qid, query, docno[, text, score]`` -> the same rows with the new ``score`` and ``rank``."""
 
@@ -221,14 +233,10 @@ class DenseReranker(pt.Transformer):
                                 batch_size)
         self.docstore, self.depth = docstore, depth
 
-    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+    def _rerank_frame(self):
         from .retrieval.dense import rerank_frame
 
-        topics = pd.DataFrame(list(_query_texts(inp).items()), columns=["qid", "query"])
-        run = _candidates(inp, self.depth)
-        with _texts(inp, self.docstore) as store:
-            scored = rerank_frame(run, topics, store, self.encoder, self.depth, source=SOURCE)
-        return ranked(scored, inp)
+        return rerank_frame
 
 
 class ColBERTRetriever(pt.Transformer):
@@ -252,7 +260,7 @@ class ColBERTRetriever(pt.Transformer):
                       topics)
 
 
-class ColBERTReranker(pt.Transformer):
+class ColBERTReranker(_EncoderReranker):
     """A ColBERT checkpoint re-scoring candidates by MaxSim, as the ``kind: colbert`` re-rankers do."""
 
     def __init__(self, model: str, docstore: str | os.PathLike | None = None, depth: int | None = None,
@@ -264,14 +272,10 @@ class ColBERTReranker(pt.Transformer):
                                device=device)
         self.docstore, self.depth = docstore, depth
 
-    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+    def _rerank_frame(self):
         from .retrieval.colbert import rerank_frame
 
-        topics = pd.DataFrame(list(_query_texts(inp).items()), columns=["qid", "query"])
-        run = _candidates(inp, self.depth)
-        with _texts(inp, self.docstore) as store:
-            scored = rerank_frame(run, topics, store, self.encoder, self.depth, source=SOURCE)
-        return ranked(scored, inp)
+        return rerank_frame
 
 
 # --------------------------------------------------------------------------------------------- teacher

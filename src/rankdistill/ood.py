@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from pathlib import Path
 
 from typing import TYPE_CHECKING
 
@@ -267,24 +266,8 @@ def table_spec(spec: dict):
 
 def write_ood_table(spec: dict, cells: list, files: list[str], tex, csv, md) -> pd.DataFrame:
     """The OOD table rule's entry point: ``cells[i]`` = (system, first stage, query set) of ``files[i]``."""
-    from .io import atomic_open
-    from .table import to_latex, to_markdown
+    from .table import with_code_commit, write_long
 
-    if len(cells) != len(files):
-        raise ValueError("one evaluation file per table cell expected")
-    spec = dict(spec)
-    if spec.get("provenance"):
-        from .provenance import git_commit_label
-
-        commit = git_commit_label(Path(__file__).resolve().parent)
-        if commit:
-            spec["provenance"] = spec["provenance"].rstrip(".") + f"; code: git {commit}."
+    spec = with_code_commit(spec, cells, files)
     long = ood_long(spec, {(s, q): f for (s, _fs, q), f in zip(cells, files)})
-    ts = table_spec(spec)
-    with atomic_open(tex) as f:
-        f.write(to_latex(ts, long))
-    with atomic_open(md) as f:
-        f.write(to_markdown(ts, long))
-    with atomic_open(csv) as f:
-        long.to_csv(f, index=False)
-    return long
+    return write_long(table_spec(spec), long, tex, csv, md)

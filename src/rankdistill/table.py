@@ -283,9 +283,9 @@ def to_markdown(spec: TableSpec, long: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-def write_tables(spec: TableSpec, files: dict[tuple[str, str, str], str], tex: str | os.PathLike,
-                 csv: str | os.PathLike, md: str | os.PathLike) -> pd.DataFrame:
-    long = collect(spec, files)
+def write_long(spec: TableSpec, long: pd.DataFrame, tex: str | os.PathLike, csv: str | os.PathLike,
+               md: str | os.PathLike) -> pd.DataFrame:
+    """Write a long table (one row per cell) as LaTeX, Markdown and CSV, each atomically."""
     with atomic_open(tex) as f:
         f.write(to_latex(spec, long))
     with atomic_open(md) as f:
@@ -295,17 +295,28 @@ def write_tables(spec: TableSpec, files: dict[tuple[str, str, str], str], tex: s
     return long
 
 
-def write_tables_for_cells(spec: dict, cells: list, files: list[str], tex, csv, md) -> pd.DataFrame:
-    """The table rule's entry point: ``cells[i]`` = (system, first stage, query set) of ``files[i]``."""
+def write_tables(spec: TableSpec, files: dict[tuple[str, str, str], str], tex: str | os.PathLike,
+                 csv: str | os.PathLike, md: str | os.PathLike) -> pd.DataFrame:
+    return write_long(spec, collect(spec, files), tex, csv, md)
+
+
+def with_code_commit(spec: dict, cells: list, files: list[str]) -> dict:
+    """A table rule's spec with its provenance line naming the code's git commit, looked up when the table
+    is made (not a param: a commit alone must not rerun the table; "+dirty" when tracked files had local
+    edits); ``cells[i]`` = (system, first stage, query set) of ``files[i]``."""
     if len(cells) != len(files):
         raise ValueError("one evaluation file per table cell expected")
     spec = dict(spec)
     if spec.get("provenance"):
-        # the code's git commit, looked up when the table is made (not a param: a commit alone
-        # must not rerun the table); "+dirty" when tracked files had local edits
         from .provenance import git_commit_label
 
         commit = git_commit_label(Path(__file__).resolve().parent)
         if commit:
             spec["provenance"] = spec["provenance"].rstrip(".") + f"; code: git {commit}."
+    return spec
+
+
+def write_tables_for_cells(spec: dict, cells: list, files: list[str], tex, csv, md) -> pd.DataFrame:
+    """The table rule's entry point: ``cells[i]`` = (system, first stage, query set) of ``files[i]``."""
+    spec = with_code_commit(spec, cells, files)
     return write_tables(TableSpec(**spec), {tuple(c): f for c, f in zip(cells, files)}, tex, csv, md)
