@@ -247,9 +247,10 @@ def test_paper_config_dry_run_lists_every_ablation(workflow_factory):
     assert counts["distill_set"] == 8 and counts["train_stage1"] == 2
     assert counts["ablation_table"] == 5 and counts["figure"] == 1  # 4 ablations + the ColBERTv2 check and counts["table"] == 1 and counts["all"] == 1
     # 7 main-table students and 7 ablation-only students, each on BM25/ColBERTv2 x DL19/DL20
-    assert counts["rerank"] == 7 * 2 * 2 + 7 * 2 * 2
-    # only the first-stage runs, not per-query files: one BM25 retrieval per query set
-    assert counts["retrieve_bm25"] == 3
+    assert counts["rerank"] == 7 * 2 * 2 + 7 * 2 * 2 + 4 * 29  # + the OOD table's 4 cross-encoder rows x 29 TIREx sets
+    # only the first-stage runs, not per-query files: one BM25 retrieval per query set (train, DL19, DL20 and
+    # the 29 TIREx query sets of the OOD table)
+    assert counts["retrieve_bm25"] == 3 + 29
     main = wf.jobs("results/table.tex", "--configfile", "config/paper.yaml")
     assert "ablation_table" not in main and main["train_student"] == 5
     one = wf.jobs("results/ablation_depth.tex", "--configfile", "config/paper.yaml")
