@@ -184,7 +184,18 @@ class BM25(pt.Transformer):
         return ranked(hits, inp[["qid", "query"]])
 
 
-class DenseRetriever(pt.Transformer):
+class _IndexRetriever(pt.Transformer):
+    """What the dense and ColBERT retrievers share: each input query searched in the loaded index by the
+    stage's own ``retrieve_frame`` (the function the rule's file wrapper calls)."""
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        _query_texts(inp)
+        topics = inp[["qid", "query"]].astype({"qid": str}).drop_duplicates("qid")
+        return ranked(self._retrieve_frame()(topics, self.index, self.encoder, self.depth, self.query_batch,
+                                             self.loaded), topics)
+
+
+class DenseRetriever(_IndexRetriever):
     """Exact dense retrieval from an index the ``encode_dense`` rule built: ``qid, query`` -> top ``depth``.
     The index must have been built with ``model`` (and its pooling and similarity)."""
 
@@ -199,13 +210,10 @@ class DenseRetriever(pt.Transformer):
                                         device)
         self.loaded = encoders.load_shards(index)
 
-    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+    def _retrieve_frame(self):
         from .retrieval.dense import retrieve_frame
 
-        _query_texts(inp)
-        topics = inp[["qid", "query"]].astype({"qid": str}).drop_duplicates("qid")
-        return ranked(retrieve_frame(topics, self.index, self.encoder, self.depth, self.query_batch, self.loaded),
-                      topics)
+        return retrieve_frame
 
 
 class _EncoderReranker(pt.Transformer):
@@ -239,7 +247,7 @@ class DenseReranker(_EncoderReranker):
         return rerank_frame
 
 
-class ColBERTRetriever(pt.Transformer):
+class ColBERTRetriever(_IndexRetriever):
     """Exact MaxSim retrieval from a ColBERT index the ``encode_colbert`` rule built (``index: exact``)."""
 
     def __init__(self, index: str | os.PathLike, model: str, depth: int = 1000, query_length: int | None = None,
@@ -251,13 +259,10 @@ class ColBERTRetriever(pt.Transformer):
         self.encoder, _ = index_encoder(index, model, query_length, batch_size, device)
         self.loaded = encoders.load_shards(index)
 
-    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+    def _retrieve_frame(self):
         from .retrieval.colbert import retrieve_frame
 
-        _query_texts(inp)
-        topics = inp[["qid", "query"]].astype({"qid": str}).drop_duplicates("qid")
-        return ranked(retrieve_frame(topics, self.index, self.encoder, self.depth, self.query_batch, self.loaded),
-                      topics)
+        return retrieve_frame
 
 
 class ColBERTReranker(_EncoderReranker):
