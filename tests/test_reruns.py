@@ -26,14 +26,15 @@ def done(tmp_path_factory) -> Workflow:
     return wf
 
 
-def _with_config(wf: Workflow, change) -> dict:
-    cfg = copy.deepcopy(tiny_config())
+def _with_config(wf: Workflow, change, base=tiny_config) -> dict:
+    """Dry run after ``change`` of the ``base()`` config the workflow was run with; the config is restored after."""
+    cfg = copy.deepcopy(base())
     change(cfg)
     wf.write_config(cfg)
     try:
         return wf.jobs("results/table.tex")
     finally:
-        wf.write_config(tiny_config())
+        wf.write_config(base())
 
 
 def _with_edit(wf: Workflow, relpath: str) -> dict:
@@ -252,16 +253,6 @@ def students_done(tmp_path_factory) -> Workflow:
     return wf
 
 
-def _students_with(wf: Workflow, change) -> dict:
-    cfg = students_config()
-    change(cfg)
-    wf.write_config(cfg)
-    try:
-        return wf.jobs("results/table.tex")
-    finally:
-        wf.write_config(students_config())
-
-
 STUDENT_DOWNSTREAM = {"rerank": 2, "evaluate": 2, "table": 1}
 
 
@@ -283,7 +274,7 @@ def test_students_complete_run_has_nothing_to_do(students_done):
     (lambda c: c["teachers"]["tiny"].update(label="Tiny"), {"table": 1}),  # display names reach the table only
 ])
 def test_a_students_setting_reruns_exactly_its_descendants(students_done, change, expected):
-    assert _students_with(students_done, change) == expected
+    assert _with_config(students_done, change, students_config) == expected
 
 
 def test_editing_training_code_retrains(students_done):
