@@ -9,7 +9,7 @@ import pytest
 from conftest import tiny_config
 from rankdistill import config as rdconfig
 from rankdistill.errors import ConfigError, InputError
-from rankdistill.retrieval.fusion import fuse, rerank
+from rankdistill.retrieval.fusion import fuse, rerank_run_file
 from rankdistill.runs import read_run, sort_run, write_run
 
 
@@ -66,8 +66,8 @@ def test_bad_fusion_inputs_name_the_file_or_setting(tmp_path):
     write_run(CAND, tmp_path / "cand.run")
     write_run(OTHER[OTHER.qid == "q1"], tmp_path / "part.run")
     with pytest.raises(InputError, match=r"part\.run: 1 queries of the re-ranked run are missing.*q2"):
-        rerank(tmp_path / "cand.run", {"x": tmp_path / "cand.run", "y": tmp_path / "part.run"}, tmp_path / "o.run",
-               weights={"x": 1.0, "y": 1.0})
+        rerank_run_file(tmp_path / "cand.run", {"x": tmp_path / "cand.run", "y": tmp_path / "part.run"},
+                        tmp_path / "o.run", weights={"x": 1.0, "y": 1.0})
     assert not (tmp_path / "o.run").exists()
     with pytest.raises(ConfigError, match="'y' needs a finite weight"):
         fuse(CAND, {"x": CAND, "y": OTHER}, {"x": 1.0})
@@ -75,9 +75,10 @@ def test_bad_fusion_inputs_name_the_file_or_setting(tmp_path):
         fuse(CAND, {"x": CAND}, {"x": 1.0}, "max")
     (tmp_path / "bad.run").write_text("q1 Q0 a 1 not-a-score t\n")
     with pytest.raises(InputError, match=r"bad\.run:1"):
-        rerank(tmp_path / "cand.run", {"x": tmp_path / "bad.run"}, tmp_path / "o.run", weights={"x": 1.0})
+        rerank_run_file(tmp_path / "cand.run", {"x": tmp_path / "bad.run"}, tmp_path / "o.run", weights={"x": 1.0})
     # the file version writes what fuse gives
-    rerank(tmp_path / "cand.run", {"x": tmp_path / "cand.run"}, tmp_path / "o.run", weights={"x": 2.0}, depth=3)
+    rerank_run_file(tmp_path / "cand.run", {"x": tmp_path / "cand.run"}, tmp_path / "o.run", weights={"x": 2.0},
+                    depth=3)
     got = read_run(tmp_path / "o.run")
     assert list(got[got.qid == "q1"].docno) == ["a", "b", "c"] and got.score.max() == 2.0
 

@@ -166,7 +166,7 @@ def _library_defaults():
     """(where, {name: default}) of the library entry points and classes the rules call."""
     import inspect
 
-    from rankdistill.retrieval import bm25, colbert, dense
+    from rankdistill.retrieval import bm25, colbert, dense, fusion
     from rankdistill.teacher import core
     from rankdistill.students.train import TrainSettings, train_stage2
 
@@ -185,6 +185,7 @@ def _library_defaults():
                                      if k != "depth"}),
         (("rerankers", "dense"), {k: v for k, v in sig(dense.rerank_run_file).items() if k != "depth"}),
         (("rerankers", "colbert"), {k: v for k, v in sig(colbert.rerank_run_file).items() if k not in ("depth",)}),
+        (("rerankers", "fusion"), {k: v for k, v in sig(fusion.rerank_run_file).items() if k != "depth"}),
     ]
 
 

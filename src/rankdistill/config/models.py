@@ -13,7 +13,7 @@ same functions the rules call):
   the students' re-ranking code);
 * ``stage1``: a stage-1 model of this config (``stage1: <name>``), the same cross-encoder code;
 * ``fusion``: a weighted sum of first stages' per-query normalised scores over the candidates
-  (:func:`rankdistill.retrieval.fusion.rerank`), a hybrid ranker a distillation set can learn from.
+  (:func:`rankdistill.retrieval.fusion.rerank_run_file`), a hybrid ranker a distillation set can learn from.
 
 Trained and pretrained ``students`` and LLM ``teachers`` are re-rankers of their own sections.
 

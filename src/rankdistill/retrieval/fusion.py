@@ -92,7 +92,7 @@ def fuse(candidates: pd.DataFrame, components: Mapping[str, pd.DataFrame], weigh
     return pd.DataFrame({"qid": cand["qid"].to_numpy(), "docno": cand["docno"].to_numpy(), "score": total})
 
 
-def rerank(run: str | os.PathLike, components: Mapping[str, str | os.PathLike], out: str | os.PathLike, *,
+def rerank_run_file(run: str | os.PathLike, components: Mapping[str, str | os.PathLike], out: str | os.PathLike, *,
            weights: Mapping[str, float], normalization: str = "minmax", rrf_k: float = 60.0,
            depth: int | None = 100, tag: str = "fusion") -> pd.DataFrame:
     """File version of :func:`fuse` (the ``kind: fusion`` re-ranker's rule): ``components`` maps each
