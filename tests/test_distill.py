@@ -111,6 +111,46 @@ def test_first_stage_run_is_streamed_and_filtered_to_the_sampled_queries(tmp_pat
         build_distill_set(tmp_path / "t.run", tmp_path / "fs.run", tmp_path / "q.tsv", *out, num_queries=1, depth=4)
 
 
+
+def test_candidate_sources_are_dealt_the_sample_in_turn(tmp_path):
+    """Two candidate sources (a ranker over BM25's and over a dense retriever's lists): query i of the sample
+    takes source i mod 2, with that source's candidates and targets, exactly as two single-source builds."""
+    qids = [str(q) for q in range(1, 13)]
+    bm25 = frame([(q, f"b{q}-{i}", 10.0 - i) for q in qids for i in range(6)])
+    dense = frame([(q, f"d{q}-{i}", 10.0 - i) for q in qids for i in range(6)])
+    t_bm25 = frame([(q, f"b{q}-{i}", float(i)) for q in qids for i in range(6)])  # the ranker reverses each list
+    t_dense = frame([(q, f"d{q}-{i}", float(i % 3)) for q in qids for i in range(6)])
+    for name, f in (("bm25", bm25), ("dense", dense), ("t-bm25", t_bm25), ("t-dense", t_dense)):
+        write_run(f, tmp_path / f"{name}.run")
+    (tmp_path / "q.tsv").write_text("".join(f"{q}\tquery {q}\n" for q in qids))
+    out = [tmp_path / f"ds.{k}" for k in ("parquet", "run", "json")]
+    stats = build_distill_set([tmp_path / "t-bm25.run", tmp_path / "t-dense.run"], [tmp_path / "bm25.run", tmp_path / "dense.run"],
+                              tmp_path / "q.tsv", *out, num_queries=8, depth=4, name="mix")
+    chosen = sample_queries(qids, 8, seed=42)
+    table = pd.read_parquet(out[0])
+    assert list(dict.fromkeys(table["qid"])) == chosen  # natural qid order, each query once
+    for i, q in enumerate(chosen):
+        rows = table[table.qid == q]
+        prefix = "b" if i % 2 == 0 else "d"
+        assert all(d.startswith(f"{prefix}{q}-") for d in rows["docno"]), (i, q, list(rows["docno"]))
+        assert list(rows["target"]) == [4, 3, 2, 1]
+    ref_b, _ = build(read_run(tmp_path / "t-bm25.run"), read_run(tmp_path / "bm25.run"), chosen[0::2], 4)
+    ref_d, _ = build(read_run(tmp_path / "t-dense.run"), read_run(tmp_path / "dense.run"), chosen[1::2], 4)
+    assert list(table[table.qid == chosen[0]]["docno"]) == list(ref_b[ref_b.qid == chosen[0]]["docno"])
+    assert list(table[table.qid == chosen[1]]["docno"]) == list(ref_d[ref_d.qid == chosen[1]]["docno"])
+    assert list(ref_b[ref_b.qid == chosen[0]]["docno"]) == [f"b{chosen[0]}-{i}" for i in (3, 2, 1, 0)]
+    assert stats["queries"] == 8 and stats["pairs"] == 32
+    assert stats["queries_per_source"] == {str(tmp_path / "bm25.run"): 4, str(tmp_path / "dense.run"): 4}
+    assert stats["first_stage_run"] == [str(tmp_path / "bm25.run"), str(tmp_path / "dense.run")]
+    # a query one source's first stage lacks is an error naming that run
+    write_run(dense[dense.qid != "5"], tmp_path / "dense.run")
+    with pytest.raises(InputError, match=r"dense.run: 1 queries of the teacher run .*t-dense.run are missing"):
+        build_distill_set([tmp_path / "t-bm25.run", tmp_path / "t-dense.run"], [tmp_path / "bm25.run", tmp_path / "dense.run"],
+                          tmp_path / "q.tsv", *out, num_queries=8, depth=4, name="mix")
+    with pytest.raises(ValueError, match="one first-stage run per teacher run"):
+        build_distill_set([tmp_path / "t-bm25.run"], [tmp_path / "bm25.run", tmp_path / "dense.run"], tmp_path / "q.tsv", *out,
+                          num_queries=8, depth=4)
+
 # ------------------------------------------------------------------ rank-distillm's subsample.py as the oracle
 
 RUN_HEADER = ["query_id", "q0", "doc_id", "rank", "score", "system"]

@@ -118,39 +118,55 @@ def build(teacher_run: pd.DataFrame, first_stage_run: pd.DataFrame, queries: Seq
     return df[["qid", "docno", "rank", "first_stage_rank", "target"]].reset_index(drop=True), counts
 
 
-def build_distill_set(teacher_run: str | os.PathLike, first_stage_run: str | os.PathLike, queries: str | os.PathLike,
+def deal_queries(qids: Sequence[str], n: int) -> list[list[str]]:
+    """``qids`` (a sample, natural order) dealt to ``n`` candidate sources in turn: query i goes to source
+    i mod n, so every source gets every n-th query of the nested sample and a bigger sample keeps the split."""
+    return [list(qids[i::n]) for i in range(n)]
+
+
+def build_distill_set(teacher_run, first_stage_run, queries: str | os.PathLike,
                       out_parquet: str | os.PathLike, out_run: str | os.PathLike, out_stats: str | os.PathLike, *,
                       num_queries: int | None, depth: int, mode: str = "projection", seed: int = 42,
                       min_candidates: int = 1, name: str = "distill") -> dict:
-    """Build a distillation set from run files (the Snakemake rule's function); returns the stats."""
+    """Build a distillation set from run files (the Snakemake rule's function); returns the stats.
+
+    ``teacher_run`` / ``first_stage_run``: a run file each, or equally long lists of them, one pair per
+    candidate source (e.g. the teacher's ranking of BM25's and of a dense retriever's candidates): the
+    sampled queries are then dealt to the sources in turn (:func:`deal_queries`), each query's candidates
+    and targets coming from its source, so a student sees the candidate lists of every first stage it will
+    re-rank. The sample is drawn from the queries every teacher run has."""
     from .datasets.queries import read_queries
 
-    # Both runs are streamed and only the sampled queries' lines are kept: the first-stage run (and, for a
-    # first-stage ranker, the ranking run) covers every training query, 100M lines at MS MARCO scale.
-    teacher_qids = run_queries(teacher_run)
+    teacher_runs = [teacher_run] if isinstance(teacher_run, (str, os.PathLike)) else list(teacher_run)
+    first_stage_runs = [first_stage_run] if isinstance(first_stage_run, (str, os.PathLike)) else list(first_stage_run)
+    if not teacher_runs or len(teacher_runs) != len(first_stage_runs):
+        raise ValueError(f"{name}: need one first-stage run per teacher run, got {len(teacher_runs)} and "
+                         f"{len(first_stage_runs)}")
     qtext = set(read_queries(queries)["qid"].astype(str))
-    no_text = [q for q in teacher_qids if q not in qtext]
-    if no_text:
-        raise InputError(queries, f"{len(no_text)} queries of the teacher run {teacher_run} have no text, e.g. {no_text[:5]}")
+    per_source = []
+    for tr_path in teacher_runs:
+        qids = run_queries(tr_path)
+        no_text = [q for q in qids if q not in qtext]
+        if no_text:
+            raise InputError(queries, f"{len(no_text)} queries of the teacher run {tr_path} have no text, e.g. {no_text[:5]}")
+        per_source.append(qids)
+    teacher_qids = [q for q in per_source[0] if all(q in set(o) for o in per_source[1:])] if len(per_source) > 1 \
+        else per_source[0]
+    if len(per_source) > 1 and len(teacher_qids) < max(len(o) for o in per_source):
+        log.warning("%s: the teacher runs rank different queries; sampling from the %d they share", name,
+                    len(teacher_qids))
     chosen = sample_queries(teacher_qids, num_queries, seed)
-    tr = read_run(teacher_run, only=set(chosen))
-    in_fs: set[str] = set()
-    fs = read_run(first_stage_run, only=set(chosen), allow_empty=True, seen_queries=in_fs)
-    no_fs = [q for q in teacher_qids if q not in in_fs]
-    if no_fs:
-        raise InputError(first_stage_run, f"{len(no_fs)} queries of the teacher run {teacher_run} are missing, e.g. {no_fs[:5]}")
-    if mode == "rerun":
-        # a faithful re-run ranked exactly the first stage's top-d: check instead of assuming (sampled queries)
-        deep = tr.merge(sort_run(fs)[["qid", "docno", "rank"]], on=["qid", "docno"], how="left", suffixes=("", "_fs"))
-        outside = deep[deep["rank_fs"].isna() | (deep["rank_fs"] > depth)]
-        if len(outside):
-            raise InputError(teacher_run, f"mode 'rerun' at depth {depth}, but the teacher ranked {len(outside)} passages "
-                                          f"outside the first stage's top {depth} (e.g. query {outside.iloc[0]['qid']}); "
-                                          "give the teacher depth d or use mode 'projection'")
     if num_queries is not None and num_queries > len(teacher_qids):
         log.warning("%s: asked for %d queries, the teacher run has only %d: using all of them", name, num_queries,
                     len(teacher_qids))
-    table, counts = build(tr, fs, chosen, depth, mode)
+    tables, counts = [], {}
+    for tr_path, fs_path, share, ranked in zip(teacher_runs, first_stage_runs, deal_queries(chosen, len(teacher_runs)),
+                                               per_source):
+        t, c = _source_table(tr_path, fs_path, share, ranked, depth, mode)
+        tables.append(t)
+        counts.update(c)
+    table = pd.concat(tables, ignore_index=True)
+    table = table.sort_values("qid", key=lambda c: c.map(natural_key), kind="stable").reset_index(drop=True)
     short = {q: int(counts.get(q, 0)) for q in chosen if counts.get(q, 0) < depth}
     dropped = sorted((q for q, c in short.items() if c < max(min_candidates, 1)), key=natural_key)
     if dropped:
@@ -162,8 +178,9 @@ def build_distill_set(teacher_run: str | os.PathLike, first_stage_run: str | os.
     if dropped:
         log.warning("%s: dropped %d queries with fewer than %d candidates: %s", name, len(dropped), min_candidates, dropped[:10])
     if table.empty:
-        raise InputError(teacher_run, f"the distillation set {name} is empty (depth {depth}, mode {mode})")
+        raise InputError(teacher_runs[0], f"the distillation set {name} is empty (depth {depth}, mode {mode})")
     sizes = table.groupby("qid").size()
+    single = len(teacher_runs) == 1
     stats = {
         "name": name,
         "mode": mode,
@@ -177,9 +194,13 @@ def build_distill_set(teacher_run: str | os.PathLike, first_stage_run: str | os.
         "short_queries": short,
         "dropped_queries": dropped,
         "min_candidates": min_candidates,
-        "teacher_run": str(teacher_run),
-        "first_stage_run": str(first_stage_run),
+        "teacher_run": str(teacher_runs[0]) if single else [str(p) for p in teacher_runs],
+        "first_stage_run": str(first_stage_runs[0]) if single else [str(p) for p in first_stage_runs],
     }
+    if not single:
+        kept = set(table["qid"])
+        stats["queries_per_source"] = {str(fs): sum(q in kept for q in share) for fs, share in
+                                       zip(first_stage_runs, deal_queries(chosen, len(teacher_runs)))}
     with atomic_path(out_parquet) as tmp:
         table.to_parquet(tmp, index=False)
     write_run(table.assign(score=table["target"].astype(float)), out_run, tag=name)
@@ -187,6 +208,30 @@ def build_distill_set(teacher_run: str | os.PathLike, first_stage_run: str | os.
     log.info("%s: %d queries, %d pairs (%s candidates per query)", name, stats["queries"], stats["pairs"],
              stats["candidates_per_query"])
     return stats
+
+
+def _source_table(teacher_run, first_stage_run, chosen: list[str], ranked: list[str], depth: int,
+                  mode: str) -> tuple[pd.DataFrame, dict]:
+    """The distillation table of one (teacher run, first-stage run) pair for its share ``chosen`` of the
+    sample (``ranked``: every query of the teacher run, each of which the first-stage run must have).
+
+    Both runs are streamed and only the sampled queries' lines are kept: the first-stage run (and, for a
+    first-stage ranker, the ranking run) covers every training query, 100M lines at MS MARCO scale."""
+    tr = read_run(teacher_run, only=set(chosen))
+    in_fs: set[str] = set()
+    fs = read_run(first_stage_run, only=set(chosen), allow_empty=True, seen_queries=in_fs)
+    no_fs = [q for q in ranked if q not in in_fs]
+    if no_fs:
+        raise InputError(first_stage_run, f"{len(no_fs)} queries of the teacher run {teacher_run} are missing, e.g. {no_fs[:5]}")
+    if mode == "rerun":
+        # a faithful re-run ranked exactly the first stage's top-d: check instead of assuming (sampled queries)
+        deep = tr.merge(sort_run(fs)[["qid", "docno", "rank"]], on=["qid", "docno"], how="left", suffixes=("", "_fs"))
+        outside = deep[deep["rank_fs"].isna() | (deep["rank_fs"] > depth)]
+        if len(outside):
+            raise InputError(teacher_run, f"mode 'rerun' at depth {depth}, but the teacher ranked {len(outside)} passages "
+                                          f"outside the first stage's top {depth} (e.g. query {outside.iloc[0]['qid']}); "
+                                          "give the teacher depth d or use mode 'projection'")
+    return build(tr, fs, chosen, depth, mode)
 
 
 def read_distill_set(path: str | os.PathLike) -> pd.DataFrame:

@@ -11,7 +11,7 @@ if _SRC not in sys.path:
 from rankdistill.codegraph import save_cache as save_code_cache, script_code, use_cache_file as use_code_cache  # noqa: E402
 from rankdistill.config.plan import Plan  # noqa: E402
 from rankdistill.config.loading import validate  # noqa: E402
-from rankdistill.config.views import OWN_RUN, SYSTEM_SECTIONS, system_kind  # noqa: E402
+from rankdistill.config.views import OWN_RUN, SYSTEM_SECTIONS, distill_first_stages, system_kind  # noqa: E402
 from rankdistill.workflow import cap_local_cores, per_attempt, stop_jobs_on_signals  # noqa: E402
 
 validate(config)

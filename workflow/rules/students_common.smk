@@ -1,16 +1,23 @@
 # Helper functions of the student rules (distill.smk, train.smk, rerank.smk).
 
 def distill_inputs(wildcards):
+    """The ranking and the first-stage run of each candidate source (a list when `first_stage` is one)."""
     ds = config["distill_sets"][wildcards.distill_set]
-    if ds["kind"] == "teacher":
-        ranking = R(f"teacher/{ds['teacher']}/{ds['first_stage']}/{ds['query_set']}.run")
-    elif ds["ranker"] in config["first_stages"]:  # a first stage's own ranking (teacher-independent)
-        ranking = first_stage_run(ds["ranker"], ds["query_set"])
-    else:  # a re-ranker's ranking of the first stage's candidates (e.g. a fusion)
-        ranking = R(f"rerank/{ds['ranker']}/{ds['first_stage']}/{ds['query_set']}.run")
+    firsts = distill_first_stages(ds)
+
+    def ranking(fs):
+        if ds["kind"] == "teacher":
+            return R(f"teacher/{ds['teacher']}/{fs}/{ds['query_set']}.run")
+        if ds["ranker"] in config["first_stages"]:  # a first stage's own ranking (teacher-independent)
+            return first_stage_run(ds["ranker"], ds["query_set"])
+        return R(f"rerank/{ds['ranker']}/{fs}/{ds['query_set']}.run")  # a re-ranker's run (e.g. a fusion)
+
+    one = isinstance(ds["first_stage"], str)
+    rankings = [ranking(fs) for fs in firsts]
+    runs = [first_stage_run(fs, ds["query_set"]) for fs in firsts]
     return {
-        "ranking": ranking,
-        "first_stage": first_stage_run(ds["first_stage"], ds["query_set"]),
+        "ranking": rankings[0] if one else rankings,
+        "first_stage": runs[0] if one else runs,
         "queries": query_file(ds["query_set"]),
     }
 
@@ -53,7 +60,7 @@ def student_inputs(wildcards):
         "distill": R(f"distill/{st['distill_set']}.parquet"),
         "queries": query_file(ds["query_set"]),
         "docstore": DOCSTORE,
-        **validation_inputs(st, ds["first_stage"]),
+        **validation_inputs(st, distill_first_stages(ds)[0]),
     }
     path, _ = student_start(wildcards.student)
     if path:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .models import _ACCEPTS, check_model
 from .sources import source_problem
-from .views import OWN_RUN, SYSTEM_SECTIONS, check_measure_depths, figure_view, in_table, measure_depths, table_view
+from .views import (OWN_RUN, SYSTEM_SECTIONS, check_measure_depths, distill_first_stages, figure_view, in_table,
+                    measure_depths, table_view)
 
 
 def check_references(config: dict) -> None:
@@ -105,7 +106,8 @@ def check_students(config: dict) -> list[str]:
 
     for name, ds in dsets.items():
         k = f"distill_sets.{name}"
-        need(f"{k}.first_stage", ds.get("first_stage"), fstages, "first stage")
+        for fs in distill_first_stages(ds):
+            need(f"{k}.first_stage", fs, fstages, "first stage")
         need(f"{k}.query_set", ds.get("query_set"), qsets, "query set")
         if ds.get("kind") == "teacher":
             need(f"{k}.teacher", ds.get("teacher"), teachers, "teacher")
@@ -189,9 +191,10 @@ def check_teachers(config: dict) -> list[str]:
                                     "evaluation cell (first stage x query set)")
     for dname, ds in (config.get("distill_sets") or {}).items():
         t = teachers.get(ds.get("teacher")) if ds.get("kind") == "teacher" else None
-        if t and t.get("kind") == "import" and ds.get("query_set") not in (t.get("runs") or {}).get(ds.get("first_stage"), {}):
-            problems.append(f"distill_sets.{dname}: teachers.{ds['teacher']} (import) has no run for first stage "
-                            f"{ds.get('first_stage')!r} and query set {ds.get('query_set')!r}")
+        for fs in distill_first_stages(ds) if t and t.get("kind") == "import" else []:
+            if ds.get("query_set") not in (t.get("runs") or {}).get(fs, {}):
+                problems.append(f"distill_sets.{dname}: teachers.{ds['teacher']} (import) has no run for first stage "
+                                f"{fs!r} and query set {ds.get('query_set')!r}")
     return problems
 
 

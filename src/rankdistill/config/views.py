@@ -73,6 +73,12 @@ def in_table(config: dict, name: str) -> bool:
     return bool(teacher_cells(config, name))
 
 
+def distill_first_stages(ds: dict) -> list[str]:
+    """The first stages whose candidates a distillation set draws on (its ``first_stage``: one or a list)."""
+    fs = ds.get("first_stage")
+    return list(fs) if isinstance(fs, (list, tuple)) else [fs]
+
+
 def limit_queries(config: dict, teacher: str, first_stage: str, query_set: str) -> int | None:
     """How many queries of ``query_set`` the teacher ranks (None: all).
 
@@ -92,7 +98,7 @@ def limit_queries(config: dict, teacher: str, first_stage: str, query_set: str) 
         return None
     wanted = [ds.get("queries") for ds in (config.get("distill_sets") or {}).values()
               if ds.get("kind") == "teacher" and ds.get("teacher") == teacher
-              and ds.get("first_stage") == first_stage and ds.get("query_set") == query_set]
+              and first_stage in distill_first_stages(ds) and ds.get("query_set") == query_set]
     if not wanted or any(n is None for n in wanted):
         return None
     return max(wanted)
@@ -170,7 +176,7 @@ def table_view(config: dict, name: str) -> dict:
 def _system_distill_first_stage(config: dict, system: str) -> str | None:
     st = (config.get("students") or {}).get(system) or {}
     ds = (config.get("distill_sets") or {}).get(st.get("distill_set")) or {}
-    return ds.get("first_stage")
+    return "+".join(distill_first_stages(ds)) if ds else None
 
 
 def figure_view(config: dict, name: str) -> dict:
