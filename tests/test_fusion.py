@@ -2,6 +2,8 @@
 did not retrieve, bad inputs, config checks, and a fusion re-ranker as a table row and as the ranker a
 distillation set learns from, through the workflow."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -146,3 +148,32 @@ def test_fusion_reranks_and_feeds_a_distillation_set_through_the_workflow(workfl
     wf.write_config(rdconfig.validate(cfg))
     jobs = wf.jobs("results/table.csv", "results/distill/fz-set.parquet")
     assert jobs["rerank_fusion"] == 5 and jobs.get("distill_set") == 1 and "retrieve_bm25" not in jobs
+
+
+def test_a_distillation_set_over_two_first_stages_deals_its_queries_to_both(workflow_factory):
+    """first_stage: [bm25, bm25b]: the fusion ranks each first stage's training lists, and every other sampled
+    query takes bm25b's top 20 instead of bm25's (the default's students learn BM25's and the dense lists)."""
+    cfg = _fusion_config()
+    cfg["distill_sets"]["fz-set"]["first_stage"] = ["bm25", "bm25b"]
+    bad = _fusion_config()
+    bad["distill_sets"]["fz-set"]["first_stage"] = ["bm25", "nope"]
+    with pytest.raises(ConfigError, match=r"distill_sets.fz-set.first_stage: 'nope' is not a first stage"):
+        rdconfig.validate(bad)
+    wf = workflow_factory(rdconfig.validate(cfg))
+    jobs = wf.jobs("results/distill/fz-set.parquet")
+    assert jobs["rerank_fusion"] == 2 and jobs["distill_set"] == 1  # the fusion over each first stage's train lists
+    wf.snakemake("results/distill/fz-set.parquet")
+    res = wf.root / "results"
+    table = pd.read_parquet(res / "distill/fz-set.parquet")
+    qids = list(dict.fromkeys(table.qid))
+    fs_runs = {fs: read_run(res / f"first_stage/{fs}/train.run") for fs in ("bm25", "bm25b")}
+    for i, q in enumerate(qids):
+        fs = ("bm25", "bm25b")[i % 2]
+        run = fs_runs[fs]
+        top20 = set(run[(run.qid == q) & (run["rank"] <= 20)].docno)
+        assert set(table[table.qid == q].docno) == top20, (i, q, fs)
+    bm = fs_runs["bm25"]
+    differs = [q for q in qids[1::2] if set(table[table.qid == q].docno) != set(bm[(bm.qid == q) & (bm["rank"] <= 20)].docno)]
+    assert differs, "bm25b's lists equal bm25's for every query: the test would not see the dealing"
+    stats = json.loads((res / "distill/fz-set.json").read_text())
+    assert sorted(stats["queries_per_source"].values()) == [len(qids) // 2, len(qids) - len(qids) // 2]
