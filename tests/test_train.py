@@ -90,6 +90,20 @@ def test_two_stages_train_and_learn(bert_tiny, data, tmp_path):
     assert not torch.equal(w1["linear.weight"], w2["linear.weight"])
 
 
+
+def test_fp32_stage1_then_bf16_stage2_in_one_process(bert_tiny, data, tmp_path):
+    """accelerate keeps one precision per process; a session that trains an fp32 stage 1 and then a bf16 stage 2
+    (the default's CPU recipe through the Python API) gets both, each recorded in its train.json."""
+    torch.set_num_threads(1)
+    common = dict(query_length=8, doc_length=16, lr=2e-3, dropout=0.0, threads=1)
+    train_stage1(bert_tiny, data["run"], data["qrels"], data["queries"], data["docstore"], str(tmp_path / "s1"),
+                 str(tmp_path / "scratch"), steps=2, batch_queries=3, negatives=3, depth=8, precision="fp32", **common)
+    train_stage2(str(tmp_path / "s1"), data["distill_parquet"], data["queries"], data["docstore"], str(tmp_path / "s2"),
+                 str(tmp_path / "scratch"), start_is_checkpoint=True, epochs=2, batch_queries=4, loss="ranknet",
+                 precision="bf16", **common)
+    precisions = [json.loads((tmp_path / f / "train.json").read_text())["precision"] for f in ("s1", "s2")]
+    assert precisions == ["fp32", "bf16"]
+
 def _stage2_cmd(bert_tiny, data, out, scratch, crash_after=None, loss="adr-mse"):
     kw = dict(start=bert_tiny, distill=data["distill_parquet"], queries=data["queries"], docstore=data["docstore"],
               out=str(out), scratch=str(scratch), start_is_checkpoint=False, query_length=8, doc_length=16, epochs=3,

@@ -200,6 +200,11 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
     precision = settings.precision
     if precision == "auto":
         precision = "bf16" if cuda else "fp32"
+    # accelerate keeps one mixed-precision setting per process: forget the previous training's (an fp32 stage 1,
+    # then a bf16 stage 2 in one Python session), keeping the process group of a distributed launch
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
     accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if precision == "bf16" else "no")
     set_seed(settings.seed)
     world, rank = accelerator.num_processes, accelerator.process_index
