@@ -19,7 +19,10 @@ rule rerank:
         settings=PLAN.cross_encoder_rerank,
         model_files=rerank_model_files,
         code=CODE("rerank.py"),
-    threads: 4
+    # one thread: a cross-encoder job is GPU-bound, or on a CPU mostly start-up (Python, torch, the model: ~8 s
+    # of a BERT-tiny job that scores 2500 pairs in 1.6 s), so small CPU runs re-rank two or more cells at once;
+    # `--set-threads rerank=N` for big CPU models
+    threads: 1
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(120),
