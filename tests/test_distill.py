@@ -213,7 +213,7 @@ def test_projection_ties_and_first_stage_rank_column_as_rank_distillm(tmp_path):
 
 
 def test_projection_equals_rank_distillm_subsample_on_random_runs(tmp_path):
-    from hypothesis import given, settings
+    from hypothesis import given, reject, settings
     from hypothesis import strategies as st
 
     styles = {"numeric": lambda i: str(i + 1), "prefixed": lambda i: f"D{i}", "mixed": lambda i: str(i) if i % 3 else f"x{i}"}
@@ -233,6 +233,12 @@ def test_projection_equals_rank_distillm_subsample_on_random_runs(tmp_path):
             teacher += [(q, d, i + 1, float(data.draw(st.integers(0, 4)))) for i, d in enumerate(ranked)]
         _write_trec(tmp_path / "f.run", first)
         _write_trec(tmp_path / "t.run", teacher)
-        assert _ours(tmp_path / "t.run", tmp_path / "f.run", depth) == _theirs(tmp_path / "t.run", tmp_path / "f.run", depth)
+        try:
+            theirs = _theirs(tmp_path / "t.run", tmp_path / "f.run", depth)
+        except ValueError as e:  # pandas parsed one file's docnos as integers, the other's as strings:
+            if "trying to merge on" not in str(e):  # rank-distillm itself stops there, so there is no oracle
+                raise
+            reject()
+        assert _ours(tmp_path / "t.run", tmp_path / "f.run", depth) == theirs
 
     check()
