@@ -150,18 +150,18 @@ def build_distill_set(teacher_run, first_stage_run, queries: str | os.PathLike,
         if no_text:
             raise InputError(queries, f"{len(no_text)} queries of the teacher run {tr_path} have no text, e.g. {no_text[:5]}")
         per_source.append(qids)
-    teacher_qids = [q for q in per_source[0] if all(q in set(o) for o in per_source[1:])] if len(per_source) > 1 \
-        else per_source[0]
-    if len(per_source) > 1 and len(teacher_qids) < max(len(o) for o in per_source):
+    others = [set(o) for o in per_source[1:]]
+    teacher_qids = [q for q in per_source[0] if all(q in o for o in others)]
+    if len(teacher_qids) < max(len(o) for o in per_source):
         log.warning("%s: the teacher runs rank different queries; sampling from the %d they share", name,
                     len(teacher_qids))
     chosen = sample_queries(teacher_qids, num_queries, seed)
     if num_queries is not None and num_queries > len(teacher_qids):
         log.warning("%s: asked for %d queries, the teacher run has only %d: using all of them", name, num_queries,
                     len(teacher_qids))
+    shares = deal_queries(chosen, len(teacher_runs))
     tables, counts = [], {}
-    for tr_path, fs_path, share, ranked in zip(teacher_runs, first_stage_runs, deal_queries(chosen, len(teacher_runs)),
-                                               per_source):
+    for tr_path, fs_path, share, ranked in zip(teacher_runs, first_stage_runs, shares, per_source):
         t, c = _source_table(tr_path, fs_path, share, ranked, depth, mode)
         tables.append(t)
         counts.update(c)
@@ -199,8 +199,7 @@ def build_distill_set(teacher_run, first_stage_run, queries: str | os.PathLike,
     }
     if not single:
         kept = set(table["qid"])
-        stats["queries_per_source"] = {str(fs): sum(q in kept for q in share) for fs, share in
-                                       zip(first_stage_runs, deal_queries(chosen, len(teacher_runs)))}
+        stats["queries_per_source"] = {str(fs): sum(q in kept for q in share) for fs, share in zip(first_stage_runs, shares)}
     with atomic_path(out_parquet) as tmp:
         table.to_parquet(tmp, index=False)
     write_run(table.assign(score=table["target"].astype(float)), out_run, tag=name)
