@@ -90,31 +90,28 @@ def test_student_transformer_equals_the_rerank_rule(data, bert_tiny, tmp_path):
             .pipe(lambda m: (m["rank"] != m["rank_bm25"]).any()))
 
 
+def _encoder_stage_equals_its_rules(stage, model, retriever, reranker, data, tmp_path):
+    """``stage``'s retriever and re-ranker transformers give the runs of its index/retrieve/rerank functions."""
+    d = data["dir"]
+    stage.build_index(data["store"], tmp_path / "idx", model=model)
+    stage.retrieve(tmp_path / "idx", d / "queries.tsv", tmp_path / "r.run", model=model, depth=15)
+    assert_same_run(retriever(tmp_path / "idx", model, depth=15)(data["queries"]), tmp_path / "r.run")
+    stage.rerank_run_file(d / "bm25.run", d / "queries.tsv", data["store"], tmp_path / "rr.run", model=model, depth=10)
+    out = (_bm25(data) % 10 >> reranker(model, docstore=data["store"]))(data["queries"])
+    assert_same_run(out, tmp_path / "rr.run")
+
+
 def test_dense_transformers_equal_the_dense_rules(data, bert_tiny, tmp_path):
     from rankdistill.retrieval import dense
 
-    d = data["dir"]
-    dense.build_index(data["store"], tmp_path / "idx", model=bert_tiny)
-    dense.retrieve(tmp_path / "idx", d / "queries.tsv", tmp_path / "r.run", model=bert_tiny, depth=15)
-    assert_same_run(api.DenseRetriever(tmp_path / "idx", bert_tiny, depth=15)(data["queries"]), tmp_path / "r.run")
-    dense.rerank_run_file(d / "bm25.run", d / "queries.tsv", data["store"], tmp_path / "rr.run", model=bert_tiny,
-                          depth=10)
-    out = (_bm25(data) % 10 >> api.DenseReranker(bert_tiny, docstore=data["store"]))(data["queries"])
-    assert_same_run(out, tmp_path / "rr.run")
+    _encoder_stage_equals_its_rules(dense, bert_tiny, api.DenseRetriever, api.DenseReranker, data, tmp_path)
 
 
 def test_colbert_transformers_equal_the_colbert_rules(data, bert_tiny, tmp_path):
     from rankdistill.retrieval import colbert
 
-    d = data["dir"]
     ckpt = str(colbert.init_checkpoint(bert_tiny, tmp_path / "colbert", dim=32, seed=1))
-    colbert.build_index(data["store"], tmp_path / "idx", model=ckpt)
-    colbert.retrieve(tmp_path / "idx", d / "queries.tsv", tmp_path / "r.run", model=ckpt, depth=15)
-    assert_same_run(api.ColBERTRetriever(tmp_path / "idx", ckpt, depth=15)(data["queries"]), tmp_path / "r.run")
-    colbert.rerank_run_file(d / "bm25.run", d / "queries.tsv", data["store"], tmp_path / "rr.run", model=ckpt,
-                            depth=10)
-    out = (_bm25(data) % 10 >> api.ColBERTReranker(ckpt, docstore=data["store"]))(data["queries"])
-    assert_same_run(out, tmp_path / "rr.run")
+    _encoder_stage_equals_its_rules(colbert, ckpt, api.ColBERTRetriever, api.ColBERTReranker, data, tmp_path)
 
 
 @pytest.fixture(scope="module")
