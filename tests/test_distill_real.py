@@ -19,18 +19,22 @@ def _bench():
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("RANKDISTILL_OPEN_CHECKS") != "1",
-                    reason="issue 10 open: the student does not beat BM25 yet (0.4099 < 0.5058 on DL19) and the check "
-                           "takes ~10 CPU-minutes; RANKDISTILL_OPEN_CHECKS=1 runs it (strict xfail)")
-@pytest.mark.xfail(strict=True, reason="issue 10 open: at the benchmark's a-priori settings (MiniLM cross-encoder, "
-                   "DL20 top-30, 2 epochs, lr 1e-4 linear) the student scored nDCG@10 0.4099 on DL19, below BM25 "
-                   "0.5058 (README, 'A real-text check'); strict: a passing run must remove this mark")
-def test_student_distilled_on_dl20_beats_bm25_on_dl19(trec_dl, minilm, tmp_path):
+                    reason="issue 10 open: the student does not beat BM25 on DL19 yet (0.4983 < 0.5058) and the check "
+                           "takes ~30 CPU-minutes; RANKDISTILL_OPEN_CHECKS=1 runs it (strict xfail)")
+@pytest.mark.xfail(strict=True, reason="issue 10 open: at the benchmark's defaults (chosen on a passage-disjoint DL20 "
+                   "hold-out, where the student scored 0.5599 against BM25's 0.5515) the student scored nDCG@10 0.4983 "
+                   "on DL19, below BM25's 0.5058 (README, 'A real-text check'); strict: a passing run must remove this "
+                   "mark")
+def test_student_distilled_on_dl20_beats_bm25_on_dl19(trec_dl, minilm, bert_tiny, tmp_path):
+    """The benchmark at its defaults (chosen on a DL20 hold-out): DL20's queries + pseudo-queries cut from DL20's
+    passages, BERT-tiny, RankNet; about 30 CPU-minutes. The teacher's DL19 figure is left to the benchmark."""
     bench = _bench()
     why = bench.missing_data(trec_dl.parent)
     if why:
         pytest.skip(why)
-    fig = bench.run_check(tmp_path / "work", root=trec_dl.parent)
+    fig = bench.run_check(tmp_path / "work", root=trec_dl.parent, teacher_dl19=False)
     assert fig["bm25_dl19"] == pytest.approx(0.5058, abs=1e-3)  # the official BM25 run, as evaluated elsewhere
-    assert fig["teacher_dl20"] == pytest.approx(0.6081, abs=2e-3) and fig["teacher_dl19"] == pytest.approx(0.6424, abs=2e-3)
+    assert fig["teacher_dl20"] == pytest.approx(0.6081, abs=2e-3)
+    assert fig["real_queries"] == 54 and fig["pseudo_queries"] > 11_000
     assert fig["final_loss"] < 0.69  # RankNet below its chance level log 2
     assert fig["student_dl19"] > fig["bm25_dl19"] + 0.03, fig
