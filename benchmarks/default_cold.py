@@ -31,9 +31,16 @@ ROOT = Path(__file__).resolve().parents[1]
 MEASURE = "nDCG@10"
 
 
+class MissingTable(Exception):
+    """A table the check reads has not been built."""
+
+
 def _values(csv: Path):
     import pandas as pd
 
+    if not csv.exists():
+        raise MissingTable(f"{csv} is missing: build it with `snakemake --cores 8 {csv.parent.name}/{csv.name}` "
+                           f"(or `snakemake --cores 8`, rule all) first")
     t = pd.read_csv(csv)
     t = t[t["measure"] == MEASURE]
     return t.set_index(["system", "first_stage", "query_set"])
@@ -118,7 +125,11 @@ def main(argv=None) -> int:
         results = work / "results"
     else:
         results = a.results
-    fig.update(check_tables(results, config))
+    try:
+        fig.update(check_tables(results, config))
+    except MissingTable as e:
+        print(f"default_cold: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(fig, indent=1))
     ok = all(fig["conditions"].values()) and fig.get("within_15_minutes", True)
     return 0 if ok else 1

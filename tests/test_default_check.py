@@ -55,3 +55,12 @@ def test_the_conditions_hold_and_each_failure_is_named(tmp_path):
     # +0.04 on one BM25 column is not enough
     _write(tmp_path, *_tables(single=(0.70, 0.70, 0.71, 0.74)))
     assert _bench().check_tables(tmp_path, CONFIG)["best_students"] == []
+
+
+def test_a_missing_table_is_named_with_the_command_that_builds_it(tmp_path, capsys):
+    main, abl = _tables()
+    _write(tmp_path, main, abl)
+    (tmp_path / "ablation_bm25.csv").unlink()  # results/table.tex builds table.csv only; rule all builds this
+    assert _bench().main(["--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "ablation_bm25.csv is missing" in err and "snakemake --cores 8" in err and "Traceback" not in err
