@@ -67,7 +67,7 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
     from rankdistill.assets import resolve
     from rankdistill.datasets.docstore import DocStore, build_docstore
     from rankdistill.datasets.pseudo_queries import pseudo_queries_from_docstore
-    from rankdistill.datasets.queries import read_qrels, read_queries, write_queries
+    from rankdistill.datasets.queries import read_qrels, read_queries, write_qrels, write_queries
     from rankdistill.distill import build_distill_set
     from rankdistill.retrieval import bm25, dense, encoders
     from rankdistill.runs import cut, read_run, write_run
@@ -102,6 +102,7 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
     fig["teacher_dl20"] = ndcg10(teacher20, qrels20)
     judged = sorted(set(qrels20["qid"]) & set(bm20["qid"]))
     held = set(judged[:holdout]) if holdout else set()
+    held_bm25, held_qrels = bm20[bm20["qid"].isin(held)], qrels20[qrels20["qid"].isin(held)]
     if teacher_dl19 and not held:
         fig["teacher_dl19"] = ndcg10(dense.rerank_frame(bm19, q19, DocStore(stores["dl19"]), enc, depth=100), qrels19)
     fig["teacher_seconds"] = round(time.perf_counter() - t0, 1)
@@ -111,7 +112,7 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
     t0 = time.perf_counter()
     pool = stores["dl20"]
     if held:  # validate on passages the student has not seen, as DL19's are: no pseudo-query over a held-out pool
-        unseen = set(bm20[bm20["qid"].isin(held)]["docno"])
+        unseen = set(held_bm25["docno"])
         pool = out / "dl20-pseudo-pool.sqlite"
         if not pool.exists():
             build_docstore((d for d in DocStore(stores["dl20"]) if d["docno"] not in unseen), pool)
@@ -143,9 +144,8 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
     write_queries(pd.concat([pq[["qid", "query"]], q20]), out / "train-queries.tsv")
     validation = None
     if held:
-        (out / "held.qrels").write_text("".join(f"{q} 0 {d} {l}\n" for q, d, l in
-                                                qrels20[qrels20["qid"].isin(held)][["qid", "docno", "label"]].itertuples(index=False)))
-        write_run(bm20[bm20["qid"].isin(held)], out / "bm25-held.run", tag="bm25")
+        write_qrels(held_qrels, out / "held.qrels")
+        write_run(held_bm25, out / "bm25-held.run", tag="bm25")
         validation = {"run": str(out / "bm25-held.run"), "qrels": str(out / "held.qrels"),
                       "queries": str(out / "dl20-queries.tsv"), "queries_n": len(held), "depth": 100,
                       "every": val_every}
@@ -164,8 +164,8 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
         fig["rerank_seconds"] = round(time.perf_counter() - t0, 1)
         fig["student_dl19"] = ndcg10(cut(read_run(out / "student-dl19.run"), 100), qrels19)
     else:
-        fig["bm25_held"] = ndcg10(bm20[bm20["qid"].isin(held)], qrels20[qrels20["qid"].isin(held)])
-        fig["teacher_held"] = ndcg10(teacher20[teacher20["qid"].isin(held)], qrels20[qrels20["qid"].isin(held)])
+        fig["bm25_held"] = ndcg10(held_bm25, held_qrels)
+        fig["teacher_held"] = ndcg10(teacher20[teacher20["qid"].isin(held)], held_qrels)
     fig.update(train_queries=pseudo["queries"] + real["queries"], pseudo_queries=pseudo["queries"],
                real_queries=real["queries"], train_pairs=pseudo["pairs"] + real["pairs"], steps=summary["steps"],
                final_loss=summary["final_loss"], validation=summary["validation"],
