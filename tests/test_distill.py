@@ -151,6 +151,31 @@ def test_candidate_sources_are_dealt_the_sample_in_turn(tmp_path):
         build_distill_set([tmp_path / "t-bm25.run"], [tmp_path / "bm25.run", tmp_path / "dense.run"], tmp_path / "q.tsv", *out,
                           num_queries=8, depth=4)
 
+def test_one_teacher_run_for_two_sources_is_scanned_once(tmp_path, monkeypatch):
+    """A ranker's own search over the whole collection orders both sources' candidates (distill_real's
+    pseudo-queries): the same teacher file twice, its query list read once, each source cut from it."""
+    import rankdistill.distill as distill
+
+    qids = [str(q) for q in range(1, 9)]
+    teacher = frame([(q, f"x{q}-{i}", 20.0 - i) for q in qids for i in range(12)])
+    bm25 = frame([(q, f"x{q}-{i}", 20.0 - i) for q in qids for i in range(0, 12, 2)])  # the even ones
+    dense = frame([(q, f"x{q}-{i}", 20.0 - i) for q in qids for i in range(6)])
+    for name, f in (("teacher", teacher), ("bm25", bm25), ("dense", dense)):
+        write_run(f, tmp_path / f"{name}.run")
+    (tmp_path / "q.tsv").write_text("".join(f"{q}\tquery {q}\n" for q in qids))
+    scans = []
+    real = distill.run_queries
+    monkeypatch.setattr(distill, "run_queries", lambda path: scans.append(str(path)) or real(path))
+    out = [tmp_path / f"ds.{k}" for k in ("parquet", "run", "json")]
+    build_distill_set([tmp_path / "teacher.run"] * 2, [tmp_path / "bm25.run", tmp_path / "dense.run"], tmp_path / "q.tsv",
+                      *out, num_queries=None, depth=3, name="pool")
+    assert scans == [str(tmp_path / "teacher.run")]
+    table = pd.read_parquet(out[0])
+    for i, q in enumerate(qids):  # all queries, natural order: odd positions from BM25's list, even from the dense one
+        docs = list(table[table.qid == q]["docno"])
+        assert docs == ([f"x{q}-{j}" for j in (0, 2, 4)] if i % 2 == 0 else [f"x{q}-{j}" for j in (0, 1, 2)]), (q, docs)
+
+
 # ------------------------------------------------------------------ rank-distillm's subsample.py as the oracle
 
 RUN_HEADER = ["query_id", "q0", "doc_id", "rank", "score", "system"]

@@ -143,13 +143,14 @@ def build_distill_set(teacher_run, first_stage_run, queries: str | os.PathLike,
         raise ValueError(f"{name}: need one first-stage run per teacher run, got {len(teacher_runs)} and "
                          f"{len(first_stage_runs)}")
     qtext = set(read_queries(queries)["qid"].astype(str))
-    per_source = []
-    for tr_path in teacher_runs:
+    queries_of: dict[str, list[str]] = {}  # one scan per file: a teacher run may serve several sources
+    for tr_path in dict.fromkeys(map(str, teacher_runs)):
         qids = run_queries(tr_path)
         no_text = [q for q in qids if q not in qtext]
         if no_text:
             raise InputError(queries, f"{len(no_text)} queries of the teacher run {tr_path} have no text, e.g. {no_text[:5]}")
-        per_source.append(qids)
+        queries_of[tr_path] = qids
+    per_source = [queries_of[str(p)] for p in teacher_runs]
     others = [set(o) for o in per_source[1:]]
     teacher_qids = [q for q in per_source[0] if all(q in o for o in others)]
     if len(teacher_qids) < max(len(o) for o in per_source):
