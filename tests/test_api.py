@@ -133,10 +133,10 @@ TEACHER = dict(window=6, step=3, depth=12, max_passage_words=12, max_new_tokens=
 
 
 def test_teacher_transformer_equals_the_teacher_rule(data, tiny_backend, tmp_path):
-    from rankdistill.teacher import rerank
+    from rankdistill.teacher import rerank_run_file
 
     d = data["dir"]
-    summary = rerank(str(d / "bm25.run"), str(d / "queries.tsv"), str(data["store"]), str(tmp_path / "t.run"),
+    summary = rerank_run_file(str(d / "bm25.run"), str(d / "queries.tsv"), str(data["store"]), str(tmp_path / "t.run"),
                      model="tiny", backend_obj=tiny_backend, cache_dir=str(tmp_path / "cache"), **TEACHER)
     teacher = api.Teacher("tiny", backend_obj=tiny_backend, docstore=data["store"], **TEACHER)
     out = (_bm25(data) >> teacher)(data["queries"])

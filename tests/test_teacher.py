@@ -13,7 +13,7 @@ import pytest
 from rankdistill.errors import ConfigError, RankDistillError, UnavailableError
 from rankdistill.runs import read_run
 from rankdistill.teacher import prompts as P
-from rankdistill.teacher import rerank, schedule, select_queries
+from rankdistill.teacher import rerank_run_file, schedule, select_queries
 from rankdistill.teacher.cache import WindowCache
 from rankdistill.teacher.parse import OK, REPAIRED, UNUSABLE, RepairStats, parse_permutation
 from rankdistill.teacher.windows import apply_permutation, rerank_list
@@ -244,7 +244,7 @@ SETTINGS = dict(model="tiny", window=6, step=3, depth=12, max_passage_words=12, 
 
 def _rerank(data, out, backend, **kw):
     args = {**SETTINGS, **kw}
-    return rerank(str(data / "first.run"), str(data / "queries.tsv"), str(data / "docs.sqlite"), str(out),
+    return rerank_run_file(str(data / "first.run"), str(data / "queries.tsv"), str(data / "docs.sqlite"), str(out),
                   str(out) + ".json", backend_obj=backend, **args)
 
 
@@ -368,9 +368,9 @@ def test_select_queries_is_seeded_nested_and_partitioned():
 def test_backend_errors_are_clear(data, tmp_path):
     args = (str(data / "first.run"), str(data / "queries.tsv"), str(data / "docs.sqlite"), str(tmp_path / "x.run"))
     with pytest.raises(ConfigError, match="backend"):
-        rerank(*args, model="tiny", backend="gpt5")
+        rerank_run_file(*args, model="tiny", backend="gpt5")
     with pytest.raises(ConfigError, match="prompt"):
-        rerank(*args, model="tiny", prompt="rankvicuna")
+        rerank_run_file(*args, model="tiny", prompt="rankvicuna")
 
 
 # ------------------------------------------------------------------ vLLM (no GPU / vllm here)

@@ -66,7 +66,7 @@ def test_teacher_prompt_shows_titles_as_rank_llm_does(trec_store, tmp_path):
     from rankdistill.runs import write_run
     from rankdistill.teacher import tiny
     from rankdistill.teacher.backends import HFBackend
-    from rankdistill.teacher.core import rerank
+    from rankdistill.teacher.core import rerank_run_file
 
     tok = tiny.build_tokenizer()
     inner = HFBackend(model=tiny.build_model(tok, layers=1, hidden=32, seed=1), tokenizer=tok)
@@ -82,7 +82,7 @@ def test_teacher_prompt_shows_titles_as_rank_llm_does(trec_store, tmp_path):
 
     write_queries(pd.DataFrame({"qid": ["1"], "query": ["melting ice"]}), tmp_path / "q.tsv")
     write_run(pd.DataFrame({"qid": ["1"] * 3, "docno": ["d1", "d2", "d3"], "score": [3.0, 2, 1]}), tmp_path / "r.run")
-    rerank(str(tmp_path / "r.run"), str(tmp_path / "q.tsv"), str(trec_store), str(tmp_path / "t.run"),
+    rerank_run_file(str(tmp_path / "r.run"), str(tmp_path / "q.tsv"), str(trec_store), str(tmp_path / "t.run"),
            str(tmp_path / "t.json"), backend_obj=Recording(), model="tiny", window=3, step=3, depth=3,
            max_passage_words=6, max_new_tokens=8, cache_dir=str(tmp_path / "cache"))
     user = " ".join(m["content"] for p in seen for m in p.messages)

@@ -190,7 +190,7 @@ def rank_candidates(selected: Sequence[str], qtext: Mapping[str, str], cands: Ma
                     cache: WindowCache | None = None, on_step: Callable[[Outcome], None] | None = None):
     """The teacher's run of the queries ``selected``: ``(frame, outcome)``, the frame ``qid, docno, score``
     holding each query's top ``depth`` in teacher order with scores ``n, n-1, ...`` (rank r gets
-    ``n - r + 1``, lightning-ir's rank targets). The rule (:func:`rerank`) and the PyTerrier transformer
+    ``n - r + 1``, lightning-ir's rank targets). The rule (:func:`rerank_run_file`) and the PyTerrier transformer
     (:class:`rankdistill.api.Teacher`) both rank through this function."""
     import pandas as pd
 
@@ -225,7 +225,7 @@ def _read_inputs(run_path, queries_path, depth: int, limit_queries: int | None, 
     return qtext, {q: cands[q] for q in selected}, len(in_run)
 
 
-def rerank(
+def rerank_run_file(
     run: str,
     queries: str,
     docstore: str,

@@ -60,7 +60,7 @@ def apply_permutation(items: list[T], start: int, end: int, permutation: Sequenc
 def rerank_list(items: Sequence[T], rank_window, window: int = 20, step: int = 10, depth: int = 100) -> list[T]:
     """Run the whole sliding window over ``items`` with ``rank_window(window_items) -> permutation``.
 
-    The sequential reference (one query, one window at a time); :func:`rankdistill.teacher.rerank`
+    The sequential reference (one query, one window at a time); :func:`rankdistill.teacher.rerank_run_file`
     runs the same schedule for many queries in lockstep batches.
     """
     items = list(items)
