@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from rankdistill.distill import build, build_distill_set, read_distill_set, sample_queries
+from rankdistill.distill import build, build_distill_set, read_distill_set, sample_candidates_frame, sample_queries
 from rankdistill.errors import InputError
 from rankdistill.runs import read_run, write_run
 
@@ -267,3 +267,37 @@ def test_projection_equals_rank_distillm_subsample_on_random_runs(tmp_path):
         assert _ours(tmp_path / "t.run", tmp_path / "f.run", depth) == theirs
 
     check()
+
+
+def _deep_run():
+    """Query 1 has 30 candidates (d1 best), query 2 has 4."""
+    return frame([("1", f"d{i}", 100.0 - i) for i in range(1, 31)] + [("2", f"e{i}", 10.0 - i) for i in range(1, 5)])
+
+
+def test_candidate_sample_keeps_the_top_and_draws_the_rest_from_the_deeper_ranks():
+    out = sample_candidates_frame(_deep_run(), top=3, extra=4, pool=20, seed=5)
+    one = out[out["qid"] == "1"]
+    assert list(one["docno"][:3]) == ["d1", "d2", "d3"]
+    deep = [int(d[1:]) for d in one["docno"][3:]]
+    assert len(deep) == 4 and len(set(deep)) == 4 and all(4 <= r <= 20 for r in deep)  # within the pool, no repeats
+    assert deep == sorted(deep) and list(one["rank"]) == list(range(1, 8))  # the run's order, renumbered
+    assert list(out[out["qid"] == "2"]["docno"]) == ["e1", "e2", "e3", "e4"]  # fewer than asked: all of them
+    # a projection of depth top + extra keeps exactly the sample, in the teacher's order
+    teacher = frame([("1", f"d{i}", float(i)) for i in range(1, 31)])  # the teacher reverses the first stage
+    table, _ = build(teacher, out[out["qid"] == "1"], None, depth=7)
+    assert sorted(table["docno"]) == sorted(one["docno"]) and list(table["docno"]) == list(one["docno"])[::-1]
+
+
+def test_candidate_sample_is_seeded_per_query():
+    run = _deep_run()
+    a = sample_candidates_frame(run, 2, 5, 30, seed=1)
+    b = sample_candidates_frame(run[run["qid"] == "1"], 2, 5, 30, seed=1)  # without query 2
+    assert list(a[a["qid"] == "1"]["docno"]) == list(b["docno"])
+    c = sample_candidates_frame(run, 2, 5, 30, seed=2)
+    assert list(c[c["qid"] == "1"]["docno"]) != list(b["docno"])
+
+
+@pytest.mark.parametrize("top,extra,pool", [(-1, 3, 10), (2, -1, 10), (0, 0, 10), (5, 6, 10)])
+def test_candidate_sample_rejects_bad_sizes(top, extra, pool):
+    with pytest.raises(ValueError, match="candidate sample"):
+        sample_candidates_frame(_deep_run(), top, extra, pool)

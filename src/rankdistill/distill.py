@@ -58,6 +58,30 @@ def sample_queries(qids: Sequence[str], n: int | None, seed: int = 42) -> list[s
     return qids
 
 
+def sample_candidates_frame(run: pd.DataFrame, top: int, extra: int, pool: int, seed: int = 0) -> pd.DataFrame:
+    """Each query's candidates from a first-stage ``run``: its top ``top`` plus ``extra`` drawn uniformly
+    without replacement from its ranks ``top + 1 .. pool`` (all of them when fewer), renumbered ``1..n`` in
+    the run's order (scores kept), so a distillation set of depth ``top + extra`` over the result
+    (:func:`build`, ``projection``) holds a query's strongest candidates *and* some of the weaker ones a
+    re-ranker of the top ``pool`` meets. The draw is seeded per query (``seed`` and the qid), so a query's
+    candidates do not depend on which other queries the run holds."""
+    if top < 0 or extra < 0 or top + extra < 1:
+        raise ValueError(f"candidate sample: need top >= 0, extra >= 0 and top + extra >= 1, got {top} and {extra}")
+    if pool < top + extra:
+        raise ValueError(f"candidate sample: the pool ({pool}) is smaller than top + extra ({top + extra})")
+    ranked = sort_run(run)
+    keep = ranked["rank"] <= top
+    deep = ranked[(ranked["rank"] > top) & (ranked["rank"] <= pool)]
+    drawn = []
+    for qid, group in deep.groupby("qid", sort=False):
+        rows = list(group.index)
+        drawn += random.Random(f"{seed}:{qid}").sample(rows, min(extra, len(rows)))
+    keep.loc[drawn] = True
+    out = ranked[keep].copy()
+    out["rank"] = out.groupby("qid", sort=False).cumcount().astype(np.int64) + 1
+    return out.reset_index(drop=True)
+
+
 def rank_distillm_docno_order(docnos: Sequence[str]) -> dict[str, int]:
     """Each docno's position in rank-distillm's row order: ``pd.read_csv(sep=r"\\s+")`` parses the docno
     column (to int64 when every value is an integer, float when numeric, else strings; ``"NA"``-like
