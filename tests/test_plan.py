@@ -179,7 +179,7 @@ def _library_defaults():
     return [
         (("stage1", None), {k: v for k, v in train.items() if k != "loss"}),
         (("students", "trained"), train | sig(train_stage2)),
-        (("teachers", "llm"), sig(core.rerank)),
+        (("teachers", "llm"), sig(core.rerank_run_file)),
         (("first_stages", "bm25"), sig(bm25.build_index) | {k: v for k, v in sig(bm25.retrieve).items() if k != "depth"}),
         (("first_stages", "dense"), {k: v for k, v in (sig(dense.build_index) | sig(dense.retrieve)).items()
                                      if k != "depth"}),
