@@ -36,7 +36,6 @@ include: "workflow/rules/rerank.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/ablations_common.smk"
 include: "workflow/rules/ablations.smk"
-include: "workflow/rules/ood_common.smk"
 include: "workflow/rules/ood.smk"
 include: "workflow/rules/report.smk"
 

@@ -221,7 +221,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--stage1-steps", type=int, default=0,
                    help="InfoNCE steps before distillation: a pseudo-query's source passage against 7 of its BM25 "
-                        "top 100 (0: none)")
+                        "top 100, with the distillation's lr, batch, schedule and precision (0: none)")
     p.add_argument("--batch-queries", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--loss", default="ranknet", choices=["ranknet", "adr-mse"])

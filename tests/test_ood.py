@@ -155,6 +155,36 @@ def test_config_names_collections_and_checks_references():
         rdconfig.validate(shallow)
 
 
+def test_plan_gives_the_ood_rules_their_cells_settings_and_table_spec():
+    """The typed plan, not the rule files, says what the OOD rules depend on: a label or the baseline changes
+    the table's spec only, ``ood.depth`` the evaluation's settings only."""
+    import copy
+
+    from rankdistill.config.plan import Plan
+
+    cfg = ood_config()
+    cfg["ood"]["labels"] = {"bm25": "BM25 (PISA)"}
+    plan = Plan(rdconfig.validate(copy.deepcopy(cfg)))
+    assert plan.ood_cells() == [("bm25", "bm25", "test-a"), ("bm25", "bm25", "other-test")]
+    assert plan.ood_eval_file("bm25", "bm25", "other-test") == "results/eval_ood/bm25/bm25/other-test.tsv"
+    spec = plan.ood("Configuration: x.yaml.")
+    assert spec["groups"] == {"in": ["test-a"], "out": ["other-test"]} and spec["baseline"] is None
+    assert spec["first_stage_label"] == "BM25 (PISA)" and spec["provenance"] == "Configuration: x.yaml."
+    assert spec["eval_depth"] == plan.evaluation()["depth"][spec["measure"]]
+    evaluation = plan.ood_evaluation()
+    assert evaluation["candidates"] == 100 and evaluation["measures"] == plan.evaluation_spec["measures"]
+
+    relabelled = copy.deepcopy(cfg)
+    relabelled["ood"]["labels"] = {"bm25": "Okapi"}
+    other = Plan(rdconfig.validate(relabelled))
+    assert other.ood("Configuration: x.yaml.")["first_stage_label"] == "Okapi"
+    assert other.ood_evaluation() == evaluation and other.ood_cells() == plan.ood_cells()
+    deeper = copy.deepcopy(cfg)
+    deeper["ood"]["depth"] = 50
+    assert Plan(rdconfig.validate(deeper)).ood_evaluation()["candidates"] == 50
+    assert Plan(rdconfig.validate(tiny_config())).ood_cells() == []  # no ood: section, no cells
+
+
 def test_workflow_builds_each_collection_and_its_index_and_the_ood_table(workflow_factory):
     wf = workflow_factory(ood_config())
     jobs = wf.jobs("results/table_ood.tex")

@@ -75,9 +75,7 @@ rule ood_evaluate:
     log:
         R("logs/eval_ood/{system}/{first_stage}/{query_set}.log"),
     params:
-        measures=EVAL["measures"],
-        depth=PLAN.evaluation()["depth"],
-        candidates=(config.get("ood") or {}).get("depth"),
+        **PLAN.ood_evaluation(),
         code=CODE("ood_evaluate.py"),
     threads: 1
     resources:
@@ -93,7 +91,7 @@ if config.get("ood"):
 
     rule ood_table:
         input:
-            per_query=[ood_eval_file(*cell) for cell in ood_cells()],
+            per_query=[PLAN.ood_eval_file(*cell) for cell in PLAN.ood_cells()],
         output:
             tex=report(R("table_ood.tex"), caption="../report/table_ood.rst", category="Tables",
                        subcategory="Out-of-domain table", labels={"table": "ood", "format": "LaTeX"}),
@@ -106,8 +104,8 @@ if config.get("ood"):
         log:
             R("logs/table_ood.log"),
         params:
-            cells=ood_cells(),
-            spec=ood_spec(),
+            cells=PLAN.ood_cells(),
+            spec=PLAN.ood(config_citation()),
             code=CODE("ood_table.py", "rankdistill.provenance"),
         threads: 1
         resources:

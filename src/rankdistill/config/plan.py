@@ -274,6 +274,48 @@ class Plan:
             provenance=provenance,
         )
 
+    # --- the out-of-domain table (the paper's TIREx table; ``ood:``, :mod:`rankdistill.ood`) -------------
+
+    def ood_cells(self) -> list[tuple[str, str, str]]:
+        """(system, first stage, query set) of every out-of-domain cell (none without ``ood:``)."""
+        from ..ood import ood_cells
+
+        return ood_cells(self.config)
+
+    def ood_eval_file(self, system: str, first_stage: str, query_set: str) -> str:
+        return self.path(f"eval_ood/{system}/{first_stage}/{query_set}.tsv")
+
+    def ood_evaluation(self) -> dict:
+        """What an out-of-domain cell's evaluation depends on: the measures, their depths and how many of the
+        first stage's candidates a system's run is restricted to (``ood.depth``)."""
+        return dict(measures=list(self.evaluation_spec["measures"]), depth=self.evaluation()["depth"],
+                    candidates=(self.config.get("ood") or {}).get("depth"))
+
+    def ood(self, provenance: str) -> dict:
+        """Everything the out-of-domain table renders with (a label or the baseline reruns only the table)."""
+        from ..ood import ood_baseline
+
+        ood, ev = self.config["ood"], self.evaluation_spec
+        measure = ood.get("measure") or table_measures(self.config)[0]
+        labels = self.labels() | dict(self.config.get("table", {}).get("labels", {})) | dict(ood.get("labels", {}))
+        fs = ood["first_stage"]
+        return dict(
+            systems=list(ood["systems"]),
+            groups={g: list(q) for g, q in ood["groups"].items()},
+            measure=measure,
+            first_stage=fs,
+            first_stage_label=labels.get(fs, fs),
+            depth=ood["depth"],
+            eval_depth=self.evaluation()["depth"].get(measure),
+            baseline=ood_baseline(self.config),
+            alpha=ev["alpha"],
+            correction=ev["correction"],
+            decimals=ood["decimals"],
+            labels=labels,
+            caption=ood.get("caption"),
+            provenance=provenance,
+        )
+
     def ablation_view(self, name: str) -> dict:
         return table_view(self.config, name)
 
