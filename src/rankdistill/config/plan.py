@@ -254,6 +254,11 @@ class Plan:
                 for name, spec in self.config.get(section, {}).items()
                 if isinstance(spec, dict) and spec.get("label")}
 
+    def table_labels(self) -> dict[str, str]:
+        """The main table's display names: each entry's own ``label``, overridden by ``table.labels``
+        (the extra and out-of-domain tables add theirs on top)."""
+        return self.labels() | dict(self.config.get("table", {}).get("labels", {}))
+
     def table(self, provenance: str) -> dict:
         """Everything the main table renders with (changing a label or the baseline reruns only the table)."""
         tab, ev = self.config.get("table", {}), self.evaluation_spec
@@ -269,7 +274,7 @@ class Plan:
             alpha=ev["alpha"],
             correction=ev["correction"],
             decimals=tab["decimals"],
-            labels=self.labels() | dict(tab.get("labels", {})),
+            labels=self.table_labels(),
             caption=tab.get("caption"),
             provenance=provenance,
         )
@@ -297,7 +302,7 @@ class Plan:
 
         ood, ev = self.config["ood"], self.evaluation_spec
         measure = ood.get("measure") or table_measures(self.config)[0]
-        labels = self.labels() | dict(self.config.get("table", {}).get("labels", {})) | dict(ood.get("labels", {}))
+        labels = self.table_labels() | dict(ood.get("labels", {}))
         fs = ood["first_stage"]
         return dict(
             systems=list(ood["systems"]),
