@@ -58,6 +58,7 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
               batch_queries: int = 8, lr: float = 1e-3, loss: str = "ranknet", query_length: int = 24,
               doc_length: int = 96, schedule: str = "linear", warmup: float = 0.1, precision: str = "bf16",
               holdout: int = 0, val_every: int = 500, threads: int = 2, seed: int = 0,
+              openings: bool = False,
               teacher_dl19: bool = True, root: Path = SHARED) -> dict:
     import json as _json
 
@@ -66,7 +67,7 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
 
     from rankdistill.assets import resolve
     from rankdistill.datasets.docstore import DocStore, build_docstore
-    from rankdistill.datasets.pseudo_queries import pseudo_queries_from_docstore
+    from rankdistill.datasets.pseudo_queries import pseudo_queries_from_docstore, query_openings
     from rankdistill.datasets.queries import read_qrels, read_queries, write_qrels, write_queries
     from rankdistill.distill import build_distill_set, sample_candidates_frame
     from rankdistill.retrieval import bm25, dense, encoders
@@ -120,7 +121,10 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
         pool = out / "dl20-pseudo-pool.sqlite"
         if not pool.exists():
             build_docstore((d for d in DocStore(stores["dl20"]) if d["docno"] not in unseen), pool)
-    pq = pseudo_queries_from_docstore(pool, pseudo_queries, words[0], words[1], seed=seed)
+    train20 = q20[q20["qid"].isin(set(judged) - held)]
+    pq = pseudo_queries_from_docstore(pool, pseudo_queries, words[0], words[1], seed=seed,
+                                      openings=query_openings(train20["query"]) if openings else None)
+    fig["pseudo_examples"] = list(pq["query"].head(5))
     write_queries(pq[["qid", "query"]], out / "pseudo.tsv")
     bm25.build_index(pool, out / "pool-bm25")
     bm25.retrieve(out / "pool-bm25", out / "pseudo.tsv", out / "pseudo-bm25.run", depth=100, threads=threads)
@@ -198,7 +202,7 @@ def run_check(out: Path, backbone: str = "package:cognition/model", pseudo_queri
                              pseudo_deep=pseudo_deep, depth=depth, stage1_steps=stage1_steps,
                              epochs=epochs, batch_queries=batch_queries,
                              lr=lr, loss=loss, query_length=query_length, doc_length=doc_length, schedule=schedule,
-                             warmup=warmup, precision=precision, holdout=holdout, pseudo_seed=seed))
+                             warmup=warmup, precision=precision, holdout=holdout, pseudo_seed=seed, openings=openings))
     fig = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in fig.items()}
     (out / "distill_real.json").write_text(json.dumps(fig, indent=1))
     return fig
@@ -233,6 +237,9 @@ def main(argv=None) -> int:
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0, help="seed of the pseudo-query draw")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--openings", action="store_true",
+                   help="pseudo-queries read like real ones: an opening of a DL20 training query ('what is the', "
+                        "'how', or none) and the passage's words with their function words")
     a = p.parse_args(argv)
     why = missing_data()
     if why:
@@ -243,7 +250,7 @@ def main(argv=None) -> int:
         fig = run_check(out, a.backbone, a.pseudo_queries, tuple(a.words), a.pseudo_depth, a.pseudo_candidates,
                         a.pseudo_deep, a.depth, a.epochs, a.stage1_steps,
                         a.batch_queries, a.lr, a.loss, a.query_length, a.doc_length, a.schedule, 0.1, a.precision,
-                        a.holdout, a.val_every, a.threads, a.seed)
+                        a.holdout, a.val_every, a.threads, a.seed, a.openings)
     print(json.dumps(fig, indent=1))
     if a.holdout:
         v = fig["validation"]

@@ -1,9 +1,11 @@
 """Pseudo-queries cut from a passage collection (the real-text check's extra training queries)."""
 
+import re
+
 import pytest
 
 from rankdistill.datasets.docstore import build_docstore
-from rankdistill.datasets.pseudo_queries import (STOPWORDS, content_words, pseudo_queries_frame,
+from rankdistill.datasets.pseudo_queries import (STOPWORDS, content_words, pseudo_queries_frame, query_openings,
                                                  pseudo_queries_from_docstore)
 from rankdistill.errors import InputError
 
@@ -72,3 +74,29 @@ def test_from_a_docstore_and_a_store_too_short_for_any_query(tmp_path):
     build_docstore([{"docno": "x", "text": "two words"}], short)
     with pytest.raises(InputError, match="short.sqlite.*no passage has 8 content words"):
         pseudo_queries_from_docstore(short, 10)
+
+
+def test_query_openings_are_the_words_before_the_first_content_word():
+    assert query_openings(["what is the daily life of thai people", "cost of interior concrete flooring",
+                           "How long does it take", "what is"]) == ["what is the", "", "how", "what is"]
+
+
+def test_openings_make_queries_read_like_real_ones_over_the_same_draw():
+    """An opening of a real query, then the passage's words from the first to the last drawn content word,
+    function words kept; the passages and the content words drawn are those of the plain draw."""
+    plain = pseudo_queries_frame(iter(PASSAGES), 4, 200, 3, 6, seed=1)
+    opened = pseudo_queries_frame(iter(PASSAGES), 4, 200, 3, 6, seed=1, openings=["what is the", "how", ""])
+    assert list(opened["qid"]) == list(plain["qid"]) and list(opened["docno"]) == list(plain["docno"])
+    words = {p["docno"]: " ".join(re.findall(r"[a-z0-9]+", p["text"].lower())) for p in PASSAGES}
+    starts = {"what is the": 0, "how": 0, "": 0}
+    for q, p, d in zip(opened["query"], plain["query"], opened["docno"]):
+        # "what" and "how" are function words: a phrase never starts with one, an opening always does
+        opening = {"what": "what is the", "how": "how"}.get(q.split()[0], "")
+        starts[opening] += 1
+        phrase = q[len(opening):].strip()
+        assert content_words(phrase) == p.split(), (q, p)  # the same content words, in order
+        assert f" {phrase} " in f" {words[d]} ", (q, d)  # consecutive words of the source passage
+    assert all(n > 30 for n in starts.values()), starts  # every opening drawn, the empty one included
+    assert any(set(q.split()) & STOPWORDS - {"what", "is", "the", "how"} for q in opened["query"])
+    with pytest.raises(ValueError, match="openings is empty"):
+        pseudo_queries_frame(iter(PASSAGES), 4, 5, openings=[])

@@ -33,19 +33,49 @@ def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
+def query_openings(queries: Iterable[str]) -> list[str]:
+    """Each query's opening: its words before the first content word (``"what is the"`` of "what is the daily
+    life of thai people", ``""`` of "cost of interior concrete flooring"), one per query, repeats kept."""
+    openings = []
+    for q in queries:
+        words = _WORD.findall(q.lower())
+        k = next((i for i, w in enumerate(words) if w not in STOPWORDS), len(words))
+        openings.append(" ".join(words[:k]))
+    return openings
+
+
+def _phrase(text: str, start: int, length: int, max_words: int) -> str:
+    """The words of ``text`` from its ``start``-th to its (``start + length - 1``)-th content word, function
+    words between them kept (``start`` is a fraction of the positions a ``max_words`` window can take)."""
+    words = _WORD.findall(text.lower())
+    where = [i for i, w in enumerate(words) if w not in STOPWORDS]
+    first = int(start * (len(where) - max_words + 1))
+    return " ".join(words[where[first]:where[first + length - 1] + 1])
+
+
 def pseudo_queries_frame(passages: Iterable[Mapping[str, str]], total: int, n: int, min_words: int = 3,
-                         max_words: int = 8, seed: int = 0, prefix: str = "p") -> pd.DataFrame:
+                         max_words: int = 8, seed: int = 0, prefix: str = "p",
+                         openings: list[str] | None = None) -> pd.DataFrame:
     """Up to ``n`` pseudo-queries from ``passages`` (``total`` of them, each with ``docno`` and ``text``):
-    ``qid`` (``prefix`` + draw number), ``query``, ``docno`` (the source passage), in draw order."""
+    ``qid`` (``prefix`` + draw number), ``query``, ``docno`` (the source passage), in draw order.
+
+    With ``openings`` (e.g. :func:`query_openings` of real training queries), a query reads like a real one:
+    an opening drawn from that list (``""`` among them for queries that start with a content word), then the
+    passage's words from the first to the last drawn content word, function words kept. The passages and spans
+    drawn are the same as without them (a separate random stream draws the openings)."""
     if n < 1:
         raise ValueError(f"pseudo-queries: n must be at least 1, got {n}")
     if not 1 <= min_words <= max_words:
         raise ValueError(f"pseudo-queries: need 1 <= min_words <= max_words, got {min_words} and {max_words}")
     if total < 1:
         raise ValueError("pseudo-queries: the collection has no passages")
+    if openings is not None and not openings:
+        raise ValueError("pseudo-queries: openings is empty (pass None for queries without openings)")
     rng = random.Random(seed)
     draws = [rng.randrange(total) for _ in range(n)]
     spans = [(rng.random(), rng.randint(min_words, max_words)) for _ in range(n)]
+    opening_rng = random.Random(f"openings-{seed}")
+    opened = [opening_rng.choice(openings) for _ in range(n)] if openings else None
     wanted: dict[int, list[int]] = {}
     for i, p in enumerate(draws):
         wanted.setdefault(p, []).append(i)
@@ -59,8 +89,12 @@ def pseudo_queries_frame(passages: Iterable[Mapping[str, str]], total: int, n: i
         if len(words) < max_words:
             continue
         for i in wanted[pos]:
-            start = int(spans[i][0] * (len(words) - max_words + 1))
-            rows.append((i, " ".join(words[start:start + spans[i][1]]), str(doc["docno"])))
+            if opened is not None:
+                query = " ".join(filter(None, (opened[i], _phrase(doc["text"], *spans[i], max_words))))
+            else:
+                start = int(spans[i][0] * (len(words) - max_words + 1))
+                query = " ".join(words[start:start + spans[i][1]])
+            rows.append((i, query, str(doc["docno"])))
     if seen != total:
         raise ValueError(f"pseudo-queries: the collection has {seen} passages, not {total}")
     rows.sort()
@@ -69,12 +103,12 @@ def pseudo_queries_frame(passages: Iterable[Mapping[str, str]], total: int, n: i
 
 
 def pseudo_queries_from_docstore(docstore: str | os.PathLike, n: int, min_words: int = 3, max_words: int = 8,
-                                 seed: int = 0, prefix: str = "p") -> pd.DataFrame:
+                                 seed: int = 0, prefix: str = "p", openings: list[str] | None = None) -> pd.DataFrame:
     """:func:`pseudo_queries_frame` over a docstore; a store that yields no query is an :class:`InputError`."""
     from .docstore import DocStore
 
     store = DocStore(docstore)
-    frame = pseudo_queries_frame(iter(store), len(store), n, min_words, max_words, seed, prefix)
+    frame = pseudo_queries_frame(iter(store), len(store), n, min_words, max_words, seed, prefix, openings)
     if frame.empty:
         raise InputError(docstore, f"no passage has {max_words} content words: no pseudo-query could be cut")
     return frame
