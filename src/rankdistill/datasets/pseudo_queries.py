@@ -44,15 +44,6 @@ def query_openings(queries: Iterable[str]) -> list[str]:
     return openings
 
 
-def _phrase(text: str, start: int, length: int, max_words: int) -> str:
-    """The words of ``text`` from its ``start``-th to its (``start + length - 1``)-th content word, function
-    words between them kept (``start`` is a fraction of the positions a ``max_words`` window can take)."""
-    words = _WORD.findall(text.lower())
-    where = [i for i, w in enumerate(words) if w not in STOPWORDS]
-    first = int(start * (len(where) - max_words + 1))
-    return " ".join(words[where[first]:where[first + length - 1] + 1])
-
-
 def pseudo_queries_frame(passages: Iterable[Mapping[str, str]], total: int, n: int, min_words: int = 3,
                          max_words: int = 8, seed: int = 0, prefix: str = "p",
                          openings: list[str] | None = None) -> pd.DataFrame:
@@ -85,15 +76,18 @@ def pseudo_queries_frame(passages: Iterable[Mapping[str, str]], total: int, n: i
         seen = pos + 1
         if pos not in wanted:
             continue
-        words = content_words(doc["text"])
-        if len(words) < max_words:
+        words = _WORD.findall(doc["text"].lower())
+        content = [k for k, w in enumerate(words) if w not in STOPWORDS]  # positions of the content words
+        if len(content) < max_words:
             continue
         for i in wanted[pos]:
-            if opened is not None:
-                query = " ".join(filter(None, (opened[i], _phrase(doc["text"], *spans[i], max_words))))
-            else:
-                start = int(spans[i][0] * (len(words) - max_words + 1))
-                query = " ".join(words[start:start + spans[i][1]])
+            fraction, length = spans[i]
+            first = int(fraction * (len(content) - max_words + 1))
+            chosen = content[first:first + length]
+            if opened is None:
+                query = " ".join(words[k] for k in chosen)
+            else:  # the same content words, with the function words between them, after an opening
+                query = " ".join(filter(None, (opened[i], " ".join(words[chosen[0]:chosen[-1] + 1]))))
             rows.append((i, query, str(doc["docno"])))
     if seen != total:
         raise ValueError(f"pseudo-queries: the collection has {seen} passages, not {total}")
