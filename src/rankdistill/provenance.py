@@ -13,6 +13,9 @@ file ``X.manifest.json`` (for a folder: next to it, ``results/index/bm25.manifes
 * ``packages``: versions of rankdistill and the libraries that decide results (torch,
   transformers, pyterrier, ...), read from package metadata without importing them;
 * ``git``: the workflow checkout's commit and whether tracked files had local edits;
+* ``hardware``: the CPU model, cores and bf16 capability (and the GPU) of the machine that ran it;
+  ``runtime``: what the job chose at run time from that machine (``precision: auto`` resolved, with
+  the reason; :mod:`rankdistill.hardware`);
 * ``python``, ``platform``, ``host``, ``created`` (UTC).
 
 Manifests are side files: Snakemake does not know them, so they never trigger reruns and
@@ -45,6 +48,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from . import hardware
 from .io import atomic_open
 
 log = logging.getLogger(__name__)
@@ -252,6 +256,8 @@ def build_manifest(*, rule: str, outputs: Mapping[str, Any], inputs: Mapping[str
         "git": git_state(str(workflow_dir)) if workflow_dir else git_state(None),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "hardware": hardware.describe(),
+        "runtime": dict(hardware.RUNTIME_CHOICES),
         "host": socket.gethostname(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -1,7 +1,7 @@
 """The students' training loop, shared by both stages (accelerate: one GPU, DDP, or CPU).
 
-:func:`fit` runs AdamW (lr 1e-5), bf16 autocast on GPUs (fp32 on CPUs), optimizer steps over
-``batch_queries`` whole query groups split into ``accumulation`` micro-batches (and across DDP
+:func:`fit` runs AdamW (lr 1e-5), bf16 autocast where the device computes bf16 natively (``precision:
+auto``, :mod:`rankdistill.hardware`; fp32 elsewhere), optimizer steps over ``batch_queries`` whole query groups split into ``accumulation`` micro-batches (and across DDP
 processes), seeded: the queries and negatives of step ``s`` depend only on (seed, s), so a
 resumed run sees exactly the batches an uninterrupted one would. Checkpoints (accelerate
 ``save_state``: weights, optimizer, RNG states) go every ``save_every`` steps to a *scratch*
@@ -61,7 +61,7 @@ class TrainSettings:
     schedule: str = "none"  # none (constant lr, as the paper's lightning-ir config) | linear (warm-up, then decay to 0)
     warmup: float = 0.1  # linear: share of the steps spent warming up from 0
     dropout: float | None = None  # None = the backbone's own
-    precision: str = "auto"  # auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16
+    precision: str = "auto"  # auto (bf16 autocast where the device computes bf16 natively, else fp32) | fp32 | bf16
     gradient_checkpointing: bool = False  # recompute layer activations in backward: less memory, ~1/3 more compute
     # stage 1 sampling
     negatives: int = 7
@@ -196,10 +196,11 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
     from accelerate.utils import set_seed
     from tqdm import tqdm
 
+    from ..hardware import RUNTIME_CHOICES, resolve_precision
+
     cuda = torch.cuda.is_available()
-    precision = settings.precision
-    if precision == "auto":
-        precision = "bf16" if cuda else "fp32"
+    resolved = resolve_precision(settings.precision, "cuda" if cuda else "cpu", what="train.precision")
+    precision = resolved.value
     # accelerate keeps one mixed-precision setting per process: forget the previous training's (an fp32 stage 1,
     # then a bf16 stage 2 in one Python session), keeping the process group of a distributed launch
     from accelerate.state import AcceleratorState
@@ -319,6 +320,7 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
     vals = [float(r["val"]) for r in rows if r.get("val")]
     summary = {**describe, "steps": total_steps, "resumed_from": start, "settings": asdict(settings),
                "processes": world, "device": str(dev), "precision": precision,
+               "precision_reason": resolved.reason, "runtime": dict(RUNTIME_CHOICES),
                "final_loss": float(rows[-1]["loss"]) if rows else None,
                "validation": None if validation is None else {
                    "measure": validation.measure, "queries": validation.n_queries, "depth": validation.depth,

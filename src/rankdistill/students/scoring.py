@@ -6,7 +6,8 @@ under a token budget, padded only to the batch's longest sequence (rounded to a 
 for tensor cores), pinned, and copied with ``non_blocking``; scores stay on the device in one
 preallocated tensor, so the loop has no host synchronisation until the end. On a GPU the
 backbone runs in bf16 (``precision="bf16"``, the head stays fp32 so candidates do not tie) or
-under bf16 autocast; on a CPU in fp32. ``torch.compile`` is optional.
+under bf16 autocast; ``precision="auto"`` is bf16 where the device computes it natively, fp32
+elsewhere (:mod:`rankdistill.hardware`). ``torch.compile`` is optional.
 
 The default engine is padding-free (:mod:`rankdistill.students.packed`): each batch is one row of
 real tokens cut by ``cu_seqlens``, FlashAttention's variable-length kernel attends within pairs,
@@ -102,8 +103,9 @@ def prepare(model: CrossEncoder, device: str | torch.device | None = None, preci
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if precision == "auto":
-        precision = "bf16" if dev.type == "cuda" else "fp32"
+    from ..hardware import resolve_precision
+
+    precision = resolve_precision(precision, dev.type, what="inference.precision").value
     model.eval().to(dev)
     autocast = None
     if precision == "bf16":

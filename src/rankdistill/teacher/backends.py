@@ -80,10 +80,12 @@ class Backend:
 def _torch_dtype(dtype: str, device: str):
     import torch
 
-    if dtype == "auto":
-        if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
+    if dtype == "auto":  # bfloat16 where the device computes it natively (rankdistill.hardware), else float32
+        from ..hardware import resolve_precision
+
+        value = resolve_precision("auto", "cuda" if device.startswith("cuda") else "cpu", what="teacher.dtype",
+                                  bf16="bfloat16").value
+        return torch.bfloat16 if value == "bfloat16" else torch.float32
     if dtype not in DTYPES:
         raise ConfigError(f"teachers.*.dtype: {dtype!r} is not one of {DTYPES}")
     return getattr(torch, dtype)
