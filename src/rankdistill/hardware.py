@@ -193,6 +193,33 @@ def describe() -> dict:
     return info
 
 
+def host_memory_available() -> int:
+    """Bytes of host memory available to a new allocation (``MemAvailable`` of ``/proc/meminfo``; elsewhere
+    the physical memory that ``os.sysconf`` reports, or 8 GiB when nothing says)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def available_memory(device) -> int:
+    """Bytes free for tensors on ``device`` (a torch.device): the GPU's free memory, or the host's."""
+    if getattr(device, "type", str(device)) == "cuda":
+        import torch
+
+        free = _probe_value(lambda: torch.cuda.mem_get_info(device)[0])
+        if free is not None:
+            return int(free)
+    return host_memory_available()
+
+
 def _probe_value(fn):
     """``fn()``, or ``None`` where ``fn`` is missing or fails (private probes move between versions)."""
     if fn is None:

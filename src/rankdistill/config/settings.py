@@ -204,7 +204,7 @@ class _TrainSettings(Settings):
     query_length: int | None
     doc_length: int | None
     batch_queries: int
-    accumulation: int
+    accumulation: int | str  # an integer or auto (students.memory)
     lr: float
     weight_decay: float
     max_grad_norm: float | None
