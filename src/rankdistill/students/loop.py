@@ -52,7 +52,7 @@ class TrainSettings:
     lr: float = 1e-5
     weight_decay: float = 0.01
     batch_queries: int = 32
-    accumulation: int = 1
+    accumulation: int | str = "auto"  # micro-batches per step; auto: as few as fit this device (students.memory)
     steps: int | None = None  # stage 1
     epochs: int | None = None  # stage 2
     seed: int = 42
@@ -188,6 +188,35 @@ class Validation:
         return float(pq["value"].mean())
 
 
+# Pairs per forward pass in training: a micro-batch's pairs are sorted by length and cut into buckets of this
+# many, each padded only to its own longest pair (then one backward pass over all of them). Passages vary in
+# length, so one padded batch of a whole micro-batch spends about a third of its compute on padding (the
+# default's synthetic passages: median 39 of 48 tokens). Depends on the lengths only, never on the device.
+BUCKET_PAIRS = 64
+
+
+def length_buckets(ids: Sequence[Sequence[int]], size: int) -> list[np.ndarray]:
+    """Positions of ``ids`` sorted by length (stable) and cut into buckets of at most ``size``."""
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    order = np.argsort(lengths, kind="stable")
+    return [order[i:i + size] for i in range(0, len(order), max(1, size))]
+
+
+def _scores_by_bucket(pmodel, ids, types, pad: int, chunks: list[np.ndarray], dev) -> torch.Tensor:
+    """The model's scores of all pairs, in their order, computed one length bucket at a time."""
+    from .model import collate
+
+    if len(chunks) == 1 and len(chunks[0]) == len(ids):
+        return pmodel(**{k: v.to(dev) for k, v in collate(ids, types, pad, 8).items()})
+    parts = []
+    for pos in chunks:
+        sub = collate([ids[i] for i in pos], [types[i] for i in pos] if types is not None else None, pad, 8)
+        parts.append(pmodel(**{k: v.to(dev) for k, v in sub.items()}))
+    flat = torch.cat(parts)
+    inverse = torch.from_numpy(np.argsort(np.concatenate(chunks), kind="stable")).to(dev)
+    return flat[inverse]
+
+
 def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[[Sequence[str]], dict[str, str]],
         qtext: dict[str, str], out: str | os.PathLike, scratch: str | os.PathLike, loss_name: str,
         describe: dict, crash_after: int | None = None, validation: Validation | None = None) -> dict:
@@ -197,6 +226,7 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
     from tqdm import tqdm
 
     from ..hardware import RUNTIME_CHOICES, resolve_precision
+    from .memory import Accumulation
 
     cuda = torch.cuda.is_available()
     resolved = resolve_precision(settings.precision, "cuda" if cuda else "cpu", what="train.precision")
@@ -260,6 +290,7 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
             write_json(val_start_path, val_start)
     elif val_start_path.exists():
         val_start = json.loads(val_start_path.read_text())
+    accumulation = Accumulation(settings.accumulation, model, precision, dev, settings.gradient_checkpointing)
     for step in range(start, total_steps):
         t0 = time.perf_counter()
         lr = settings.lr * lr_factor(settings.schedule, step, total_steps, settings.warmup)
@@ -267,7 +298,7 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
             g["lr"] = lr
         groups = data.step_groups(step, settings.batch_queries)
         mine = groups[rank::world]
-        micro = [m for m in np.array_split(np.arange(len(mine)), max(1, min(settings.accumulation, len(mine)))) if len(m)]
+        micro = [m for m in np.array_split(np.arange(len(mine)), accumulation(mine)) if len(m)]
         step_loss = torch.zeros((), device=dev)
         step_chance = 0.0
         pairs = 0
@@ -277,7 +308,7 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
             tx = texts(docnos)
             qs = [qtext[g.qid] for g in gs for _ in g.docnos]
             ids, types = model.encode(qs, [tx[d] for d in docnos])
-            batch = {k: v.to(dev) for k, v in collate(ids, types, pad, 8).items()}
+            chunks = length_buckets(ids, BUCKET_PAIRS if world == 1 else len(ids))
             width = max(len(g.docnos) for g in gs)
             tgt = torch.full((len(gs), width), float("-inf"))
             mask = torch.zeros((len(gs), width), dtype=torch.bool)
@@ -286,7 +317,7 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
                 mask[r, :len(g.docnos)] = True
             sync = contextlib.nullcontext() if mi == len(micro) - 1 else accelerator.no_sync(pmodel)
             with sync, accelerator.autocast():
-                flat = pmodel(**batch)
+                flat = _scores_by_bucket(pmodel, ids, types, pad, chunks, dev)
                 scores = torch.zeros((len(gs), width), device=dev, dtype=flat.dtype)
                 scores[mask.to(dev)] = flat
                 loss = loss_fn(scores, tgt.to(dev).masked_fill(~mask.to(dev), 0.0), mask.to(dev)) / len(micro)
@@ -319,7 +350,7 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
     accelerator.wait_for_everyone()
     vals = [float(r["val"]) for r in rows if r.get("val")]
     summary = {**describe, "steps": total_steps, "resumed_from": start, "settings": asdict(settings),
-               "processes": world, "device": str(dev), "precision": precision,
+               "processes": world, "device": str(dev), "precision": precision, "accumulation": accumulation.first,
                "precision_reason": resolved.reason, "runtime": dict(RUNTIME_CHOICES),
                "final_loss": float(rows[-1]["loss"]) if rows else None,
                "validation": None if validation is None else {
