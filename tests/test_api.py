@@ -22,6 +22,8 @@ from rankdistill.datasets.queries import write_queries  # noqa: E402
 from rankdistill.errors import InputError  # noqa: E402
 from rankdistill.runs import read_run  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("fp32_numerics")  # scores compared at float tolerance (conftest)
+
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = ("fox dog cat river bank money loan water fish bird tree forest city paris france river "
          "capital museum art painting music song film actor vaccine virus doctor").split()

