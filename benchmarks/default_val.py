@@ -107,7 +107,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-queries", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="auto: bf16 where this machine computes it natively, else fp32 (rankdistill.hardware)")
     p.add_argument("--stage1-steps", type=int, default=0, help="> 0: a dual student (stage 1 first)")
     p.add_argument("--stage1-lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=42)
