@@ -3,6 +3,7 @@ and a config gives the same model wherever auto resolves the same way."""
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -135,3 +136,32 @@ def test_auto_gives_the_same_model_wherever_it_resolves_the_same_way(bert_tiny, 
     assert meta["precision"] == "fp32" and meta["settings"]["precision"] == "auto"
     assert hardware.PRECISION_ENV in meta["precision_reason"]
     assert meta["runtime"]["train.precision"]["value"] == "fp32"
+
+
+def test_narrow_backbones_train_on_one_thread_each(bert_tiny, minilm):
+    """BERT-tiny (hidden 128) trains on one thread and Snakemake runs such jobs side by side; wider models and
+    models that cannot be inspected offline (a hub id not in the cache) ask for the rule's default."""
+    from rankdistill.config.models import hidden_size
+
+    assert hidden_size(bert_tiny) == 128 and hidden_size(minilm) == 384
+    assert hardware.training_threads(hidden_size(bert_tiny), 8) == 1
+    assert hardware.training_threads(hidden_size(minilm), 8) == 8
+    assert hidden_size("no-such-org/no-such-model") is None
+    assert hardware.training_threads(None, 8) == 8
+
+
+def test_the_default_trains_its_bert_tiny_students_one_thread_each(tmp_path):
+    """The workflow asks for one thread per BERT-tiny training job (a dry run of the embedded default)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "results/table.tex",
+                          "--directory", str(tmp_path), "--snakefile", str(root / "Snakefile"),
+                          "--configfile", str(root / "config" / "config.yaml")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout + out.stderr
+    blocks = re.findall(r"rule train_(?:student|stage1):\n(?:    .*\n)+", text)
+    assert len(blocks) == 5
+    assert not any("threads:" in b for b in blocks)  # Snakemake prints threads only when > 1
+    assert "threads: 2" in text  # other rules still take both cores

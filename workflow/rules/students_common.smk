@@ -48,6 +48,20 @@ def stage1_inputs(wildcards):
     }
 
 
+def training_threads(wildcards):
+    """A training job's threads: 1 for a narrow backbone such as BERT-tiny (rankdistill.hardware.training_threads:
+    several run side by side instead), else 8, capped at --cores; --set-threads overrides it."""
+    from rankdistill.config.models import hidden_size
+    from rankdistill.hardware import training_threads as threads_for
+
+    if "stage1" in wildcards.keys():
+        backbone = config["stage1"][wildcards.stage1].get("backbone")
+    else:
+        st = config["students"][wildcards.student]
+        backbone = config["stage1"][st["stage1"]].get("backbone") if st.get("stage1") else st.get("backbone")
+    return threads_for(hidden_size(backbone), 8)
+
+
 def student_start(student):
     """(input folder or None, reference): a dual student starts from its stage-1 model."""
     return PLAN.student_start(student)

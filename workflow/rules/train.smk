@@ -21,7 +21,7 @@ rule train_stage1:
         model_files=stage1_model_files,
         scratch=lambda wc: R(f"scratch/train/stage1/{wc.stage1}"),
         code=CODE("train_stage1.py"),
-    threads: 8
+    threads: training_threads
     resources:
         mem_mb=per_attempt(16000),
         runtime=per_attempt(24 * 60),
@@ -50,7 +50,7 @@ rule train_student:
         model_files=student_model_files,
         scratch=lambda wc: R(f"scratch/train/students/{wc.student}"),
         code=CODE("train_student.py"),
-    threads: 8
+    threads: training_threads
     resources:
         mem_mb=per_attempt(16000),
         runtime=per_attempt(24 * 60),

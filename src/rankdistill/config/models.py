@@ -80,6 +80,20 @@ def _local_folder(ref: str) -> Path | None:
     return Path(cfg).parent if isinstance(cfg, str) else None
 
 
+def hidden_size(ref: str | None) -> int | None:
+    """The hidden size a model reference's ``config.json`` declares, where it can be read without a download
+    (a local folder, a package's model, a cached hub snapshot); None otherwise."""
+    folder = _local_folder(ref) if ref else None
+    if folder is None:
+        return None
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = cfg.get("hidden_size", cfg.get("dim", cfg.get("d_model")))
+    return int(value) if isinstance(value, int) else None
+
+
 def model_format(folder: str | os.PathLike) -> str:
     """One of :data:`FORMATS` for a local model folder; ValueError if it is not a model folder."""
     p = Path(folder)
