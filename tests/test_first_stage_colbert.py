@@ -192,3 +192,17 @@ def test_plaid_without_fast_plaid_is_a_clear_error(tiny_colbert, tmp_path):
     with pytest.raises(UnavailableError, match="fast-plaid.*torch"):
         colbert.build_plaid(tmp_path / "index", tmp_path / "plaid")
     assert not (tmp_path / "plaid").exists()
+
+
+def test_a_null_batch_size_is_chosen_for_the_device_and_recorded():
+    """batch_size: null (the schema default) is a throughput choice made when the job runs, logged and kept in
+    the manifest's runtime section; a number in the config is used as it is."""
+    import torch
+
+    from rankdistill import hardware
+    from rankdistill.retrieval.colbert import AUTO_BATCH, encoding_batch_size
+
+    assert encoding_batch_size(None, torch.device("cpu")) == AUTO_BATCH["cpu"]
+    assert hardware.RUNTIME_CHOICES["colbert.batch_size"]["value"] == AUTO_BATCH["cpu"]
+    assert encoding_batch_size(None, torch.device("cuda")) == AUTO_BATCH["cuda"] > AUTO_BATCH["cpu"]
+    assert encoding_batch_size(7, torch.device("cuda")) == 7

@@ -120,7 +120,7 @@ class ColbertIndexSettings(FirstStageSettings):
     kinds: ClassVar[tuple[str, ...]] = ("colbert",)
     model: str
     doc_length: int | None
-    batch_size: int
+    batch_size: int | None  # None: chosen for the device (retrieval.colbert.AUTO_BATCH)
     shard_size: int
 
 
@@ -141,7 +141,7 @@ class ColbertRetrieveSettings(FirstStageSettings):
     plaid: dict
     query_length: int | None
     depth: int
-    batch_size: int
+    batch_size: int | None  # None: chosen for the device (retrieval.colbert.AUTO_BATCH)
 
 
 @dataclass(frozen=True)

@@ -105,11 +105,29 @@ def load_linear(folder: str | os.PathLike):
                              "(expected the colbert-ir/colbertv2.0 layout: BERT weights plus a linear projection)")
 
 
+# Texts per forward pass when the config leaves batch_size null: a throughput choice of the device (padding is
+# masked, so the embeddings do not depend on it), large enough to fill a GPU, small enough for a laptop's cache.
+AUTO_BATCH = {"cuda": 256, "cpu": 32}
+
+
+def encoding_batch_size(batch_size: int | None, device) -> int:
+    """``batch_size``, or (``None``) the device's :data:`AUTO_BATCH` (logged)."""
+    if batch_size is not None:
+        return int(batch_size)
+    value = AUTO_BATCH.get(getattr(device, "type", str(device)), AUTO_BATCH["cpu"])
+    from ..hardware import remember
+
+    reason = f"auto -> {value} texts per forward pass on {getattr(device, 'type', device)}"
+    log.info("colbert batch_size: %s", reason)
+    remember("colbert.batch_size", {"requested": None, "value": value, "reason": reason})
+    return value
+
+
 class ColBERT:
     """A ColBERT checkpoint ready to encode queries and passages (see the module docstring)."""
 
     def __init__(self, model: str, query_length: int | None = None, doc_length: int | None = None,
-                 batch_size: int = 32, device: str | None = None):
+                 batch_size: int | None = None, device: str | None = None):
         import torch
         self.ref = model
         folder = encoders.local_model_dir(model)
@@ -145,7 +163,7 @@ class ColBERT:
                 raise InputError(folder, f"the tokenizer has no marker token {name!r}")
         self.mask_id, self.pad_id = tok.mask_token_id, tok.pad_token_id
         self.skiplist = self._skiplist() if self.settings.mask_punctuation else set()
-        self.batch_size = batch_size
+        self.batch_size = encoding_batch_size(batch_size, self.device)
         self._torch = torch
 
     def _skiplist(self) -> set[int]:
