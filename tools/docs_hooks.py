@@ -55,7 +55,7 @@ def rulegraph(configfile: str) -> str:
         conf = ROOT / ("config/config.yaml" if configfile == "default" else configfile)
         with tempfile.TemporaryDirectory(prefix="rankdistill-docs-") as tmp:
             cmd = [sys.executable, "-m", "snakemake", "--rulegraph", "--quiet", "all", "--nolock",
-                   "--snakefile", str(ROOT / "Snakefile"), "--directory", tmp, "--configfile", str(conf)]
+                   "--snakefile", str(ROOT / "workflow" / "Snakefile"), "--directory", tmp, "--configfile", str(conf)]
             p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
         if p.returncode != 0:
             raise PluginError(f"{' '.join(cmd)} failed:\n{p.stderr[-3000:]}")

@@ -3,7 +3,10 @@ import os
 import re
 import sys
 
-_SRC = os.path.join(workflow.basedir, "src")
+# this workflow's folder (workflow/), from this file's own location: workflow.basedir is the folder of the
+# *main* Snakefile, which is another project's when rankdistill is used as a module (`use rule * from`)
+WORKFLOW_DIR = os.path.dirname(os.path.abspath(str(workflow.current_basedir)))
+_SRC = os.path.join(os.path.dirname(WORKFLOW_DIR), "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 # (job scripts import the installed package, see the README install step)
@@ -38,7 +41,7 @@ use_code_cache(R("cache/codegraph.json"))  # per-file hashes across dry runs (ra
 def CODE(script, *harness_modules):
     """A rule's code= param: the hash of the package modules its script imports, transitively
     (rankdistill.codegraph; ``harness_modules``: those the job harness runs for it, e.g. provenance pages)."""
-    code = script_code(os.path.join(workflow.basedir, "workflow", "scripts", script), *harness_modules)
+    code = script_code(os.path.join(WORKFLOW_DIR, "scripts", script), *harness_modules)
     save_code_cache()
     return code
 
