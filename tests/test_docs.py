@@ -239,3 +239,16 @@ def test_snakemake_commands_in_the_docs_dry_run(tmp_path):
         p = wf.snakemake("-n", *args, check=False, timeout=600)
         assert p.returncode == 0, f"snakemake -n {' '.join(args)}:\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}"
         assert "Job stats:" in p.stdout or "Nothing to be done" in p.stdout, (args, p.stdout[-2000:])
+
+
+def test_readme_is_a_front_page_with_the_two_commands():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200
+    head = "\n".join(text.splitlines()[:13])
+    assert "./install.sh && . .venv/bin/activate && snakemake --cores 8 results/table.tex" in head
+    assert "./install.sh && . .venv/bin/activate && python -m pytest" in head
+    # every relative link (into the site, LICENSE, CHANGELOG.md, config/README.md) points at a file that exists
+    targets = [t for t in re.findall(r"\]\(([^)#]+)", text) if not t.startswith(("http://", "https://"))]
+    assert any(t.startswith("docs/") for t in targets) and "LICENSE" in targets
+    for target in targets:
+        assert (ROOT / target).exists(), target
