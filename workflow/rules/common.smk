@@ -11,7 +11,11 @@ if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 # (job scripts import the installed package, see the README install step)
 
-from rankdistill.codegraph import save_cache as save_code_cache, script_code, use_cache_file as use_code_cache  # noqa: E402
+from rankdistill.codegraph import (
+    save_cache as save_code_cache,
+    script_code,
+    use_cache_file as use_code_cache,
+)  # noqa: E402
 from rankdistill.config.plan import Plan  # noqa: E402
 from rankdistill.config.loading import validate  # noqa: E402
 from rankdistill.config.views import OWN_RUN, SYSTEM_SECTIONS, distill_first_stages, system_kind  # noqa: E402
@@ -28,6 +32,8 @@ PLAN = Plan(config, RESULTS)
 def R(path):
     """``path`` inside the results folder: every output, log, benchmark and scratch path of the rules."""
     return RESULTS + path
+
+
 cap_local_cores(workflow)  # --cores never above the CPUs this machine gives the run (no oversubscription)
 
 EVAL = config["evaluation"]
@@ -53,6 +59,7 @@ def _alternatives(names):
 # --- collections: the default `collection` and the named `collections` (out-of-domain, issue 13) ---
 # A query set names its collection (default: the default one), so every (first stage, query set) cell
 # implies its collection: its document store and each first stage's index over it.
+
 
 def query_collection(query_set):
     from rankdistill.ood import collection_of
@@ -116,6 +123,7 @@ def preflight_check():
 
 # --- neural first stages and imported runs (workflow/rules/first_stage.smk) ---
 
+
 def colbert_search_index(wildcards):
     """Exact search reads the embedding shards; PLAID search reads the PLAID index built from them."""
     if config["first_stages"][wildcards.first_stage]["index"] == "plaid":
@@ -124,6 +132,7 @@ def colbert_search_index(wildcards):
 
 
 # --- the LLM teacher (workflow/rules/teacher.smk) ---
+
 
 def teacher_shards(wildcards):
     return config["teachers"][wildcards.teacher]["shards"]
@@ -154,8 +163,7 @@ def teacher_convert_dir(wildcards):
 
 
 def llm_teachers(sharded):
-    return [n for n, t in config.get("teachers", {}).items()
-            if t["kind"] == "llm" and (t["shards"] > 1) == sharded]
+    return [n for n, t in config.get("teachers", {}).items() if t["kind"] == "llm" and (t["shards"] > 1) == sharded]
 
 
 TEACHER_INPUT = dict(
@@ -176,6 +184,7 @@ def teacher_shard_files(what):
 
 
 # --- local input files and model fingerprints (every file a rule reads is an input or a param) ---
+
 
 def _as_list(x):
     return [x] if isinstance(x, str) else list(x or [])
