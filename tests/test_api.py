@@ -170,17 +170,18 @@ def test_bad_frames_are_clear_errors(data, bert_tiny, tiny_backend):
 
 
 def _readme_example() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "reference" / "api.md").read_text(encoding="utf-8")
     m = re.search(r"<!-- api-example: tested by tests/test_api.py -->\s*```python\n(.*?)```", text, re.S)
-    assert m, "README: the Python API example block is missing"
+    assert m, "docs/reference/api.md: the Python API example block is missing"
     return m.group(1)
 
 
 def test_readme_api_example_runs_verbatim(tmp_path, monkeypatch, bert_tiny, smollm2_gguf):
-    """The README's example, executed as written (in a scratch folder): BM25 >> student and BM25 >> teacher."""
+    """The docs' API example (docs/reference/api.md), executed as written (in a scratch folder): BM25 >> student
+    and BM25 >> teacher."""
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
-    exec(compile(_readme_example(), "README.md", "exec"), scope)
+    exec(compile(_readme_example(), "docs/reference/api.md", "exec"), scope)
     for name in ("reranked", "teacher_ranked"):
         out = scope[name]
         assert {"qid", "query", "docno", "score", "rank"} <= set(out.columns)

@@ -1,7 +1,7 @@
 """Exact partial reruns: a change reruns the jobs it affects and their descendants, nothing else.
 
 One real run of the tiny config, then dry runs (`snakemake -n`) after each change, comparing the
-job lists (rule -> count). The commands are the README's examples (.notes/README_reruns.md).
+job lists (rule -> count). The commands are the docs' examples (docs/howto/partial-reruns.md).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def test_first_stage_label_reruns_only_the_table(done):
 
 
 def test_dry_run_says_why(done):
-    """`snakemake -n` names the changed param (README: check this before a long rerun)."""
+    """`snakemake -n` names the changed param (docs/howto/partial-reruns.md: check this before a long rerun)."""
     cfg = copy.deepcopy(tiny_config())
     cfg["first_stages"]["bm25"]["k1"] = 1.2
     done.write_config(cfg)
@@ -150,7 +150,7 @@ def test_dry_run_says_why(done):
     assert "Input files updated by another job: results/first_stage/bm25/test-a.run" in out
 
 
-# --- the README's targeted-rerun commands (.notes/README_reruns.md) ------------------------------
+# --- the docs' targeted-rerun commands (docs/howto/partial-reruns.md) ------------------------------
 
 def test_forcerun_rule_reruns_it_and_descendants(done):
     # targets go BEFORE --forcerun/--until/--omit-from: these take any number of arguments, so a

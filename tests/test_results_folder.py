@@ -19,7 +19,7 @@ def _snapshot(folder):
 def test_no_rule_writes_a_literal_results_path():
     """Every path in the rules goes through R() (a literal "results/..." would ignore the key)."""
     bad = []
-    for f in sorted((ROOT / "workflow" / "rules").glob("*.smk")) + [ROOT / "Snakefile"]:
+    for f in sorted((ROOT / "workflow" / "rules").glob("*.smk")) + [ROOT / "workflow" / "Snakefile"]:
         for i, line in enumerate(f.read_text().splitlines(), 1):
             code = line.split("#", 1)[0]
             if re.search(r"""(?<![\w+])f?["']results/""", code):

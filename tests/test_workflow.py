@@ -95,6 +95,16 @@ def test_lint_is_clean():
     assert "Congratulations" in p.stdout + p.stderr, p.stdout + p.stderr
 
 
+def test_snakefmt_check_is_clean():
+    """Every Snakefile and rule file is formatted as snakefmt formats it (the catalog's check; settings in
+    pyproject.toml's [tool.snakefmt]); `snakefmt workflow/` fixes a failure."""
+    pytest.importorskip("snakefmt", reason='snakefmt is a test dependency: pip install -e ".[test]"')
+    p = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "--compact-diff", "workflow"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
+    assert (ROOT / "workflow" / "Snakefile").exists()
+
+
 def test_paper_config_dry_run_is_fast_and_offline(workflow_factory):
     wf = workflow_factory(tiny_config())
     t = time.time()

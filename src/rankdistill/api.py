@@ -114,7 +114,17 @@ def _texts(df: pd.DataFrame, docstore: str | os.PathLike | None):
 def ranked(scored: pd.DataFrame, inp: pd.DataFrame | None = None) -> pd.DataFrame:
     """A rule's run order as a PyTerrier result frame: ``scored`` (``qid, docno, score``) ordered as
     :func:`rankdistill.runs.sort_run` orders a written run, 0-based ``rank``, and the other columns of
-    ``inp`` (``query``, ``text``, ...) joined back on ``qid`` / ``(qid, docno)``."""
+    ``inp`` (``query``, ``text``, ...) joined back on ``qid`` / ``(qid, docno)``.
+
+    Equal scores are ordered by docno descending, as trec_eval and ir_measures order them:
+
+    >>> scored = pd.DataFrame({"qid": ["1", "1", "1"], "docno": ["a", "b", "c"], "score": [0.5, 2.0, 0.5]})
+    >>> print(ranked(scored).to_string(index=False))
+    qid docno  score  rank
+      1     b    2.0     0
+      1     c    0.5     1
+      1     a    0.5     2
+    """
     from .runs import sort_run
 
     out = sort_run(scored)
@@ -167,7 +177,23 @@ class Student(pt.Transformer):
 class BM25(pt.Transformer):
     """BM25 over an index the ``index_bm25`` rule built (``results/index/<first_stage>``): ``qid, query`` ->
     each query's top ``depth`` ``docno, score, rank``. Queries are cleaned as the rule cleans them
-    (:func:`~rankdistill.retrieval.bm25.clean_query`); a query left without words gets no results."""
+    (:func:`~rankdistill.retrieval.bm25.clean_query`); a query left without words gets no results.
+
+    >>> import tempfile
+    >>> from rankdistill.datasets import build_docstore
+    >>> from rankdistill.retrieval.bm25 import build_index
+    >>> folder = tempfile.mkdtemp()
+    >>> build_docstore([{"docno": "d1", "text": "The red fox jumps."}, {"docno": "d2", "text": "Paris is in France."},
+    ...                 {"docno": "d3", "text": "A fox is a small canid."}], f"{folder}/docs.sqlite")
+    3
+    >>> build_index(f"{folder}/docs.sqlite", f"{folder}/bm25-index")  # doctest: +ELLIPSIS
+    ...
+    >>> bm25 = BM25(f"{folder}/bm25-index", depth=10)
+    >>> print(bm25(pd.DataFrame({"qid": ["1"], "query": ["what is a fox"]}))[["qid", "docno", "rank"]].to_string(index=False))
+    qid docno  rank
+      1    d1     0
+      1    d3     1
+    """
 
     def __init__(self, index: str | os.PathLike, backend: str = "pisa", k1: float = 0.9, b: float = 0.4,
                  depth: int = 1000, threads: int = 1):

@@ -7,28 +7,47 @@ rule ablation_table:
     input:
         per_query=lambda wc: [eval_file(*cell) for cell in ablation_cells(wc)],
     output:
-        tex=report(R("ablation_{ablation}.tex"), caption="../report/ablation_table.rst", category="Tables",
-                   subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "LaTeX"}),
-        csv=report(R("ablation_{ablation}.csv"), caption="../report/ablation_table.rst", category="Tables",
-                   subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "CSV"}),
-        md=report(R("ablation_{ablation}.md"), caption="../report/ablation_table.rst", category="Tables",
-                  subcategory="Ablation {ablation}", labels={"table": "{ablation}", "format": "Markdown"}),
-        provenance=report(R("ablation_{ablation}.provenance.md"), caption="../report/provenance.rst",
-                          category="Provenance", labels={"result": "table {ablation}"}),
+        tex=report(
+            R("ablation_{ablation}.tex"),
+            caption="../report/ablation_table.rst",
+            category="Tables",
+            subcategory="Ablation {ablation}",
+            labels={"table": "{ablation}", "format": "LaTeX"},
+        ),
+        csv=report(
+            R("ablation_{ablation}.csv"),
+            caption="../report/ablation_table.rst",
+            category="Tables",
+            subcategory="Ablation {ablation}",
+            labels={"table": "{ablation}", "format": "CSV"},
+        ),
+        md=report(
+            R("ablation_{ablation}.md"),
+            caption="../report/ablation_table.rst",
+            category="Tables",
+            subcategory="Ablation {ablation}",
+            labels={"table": "{ablation}", "format": "Markdown"},
+        ),
+        provenance=report(
+            R("ablation_{ablation}.provenance.md"),
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"result": "table {ablation}"},
+        ),
     log:
         R("logs/ablation_{ablation}.log"),
     wildcard_constraints:
         ablation=_alternatives(config.get("tables", {})),
-    params:
-        cells=PLAN.ablation_cells,
-        spec=lambda wc: PLAN.ablation(wc, config_citation()),
-        code=CODE("table.py", "rankdistill.provenance"),
+    conda:
+        "../../envs/pyterrier.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(10),
-    conda:
-        "../../envs/pyterrier.yaml"
+    params:
+        cells=PLAN.ablation_cells,
+        spec=lambda wc: PLAN.ablation(wc, config_citation()),
+        code=CODE("table.py", "rankdistill.provenance"),
     script:
         "../scripts/table.py"
 
@@ -37,26 +56,38 @@ rule figure:
     input:
         per_query=lambda wc: [eval_file(*cell) for cell in figure_cells(wc)],
     output:
-        pdf=report(R("figures/{figure}.pdf"), caption="../report/subsampling_figure.rst", category="Figures",
-                   labels={"figure": "{figure}", "format": "PDF"}),
-        png=report(R("figures/{figure}.png"), caption="../report/subsampling_figure.rst", category="Figures",
-                   labels={"figure": "{figure}", "format": "PNG"}),
+        pdf=report(
+            R("figures/{figure}.pdf"),
+            caption="../report/subsampling_figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}", "format": "PDF"},
+        ),
+        png=report(
+            R("figures/{figure}.png"),
+            caption="../report/subsampling_figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}", "format": "PNG"},
+        ),
         csv=R("figures/{figure}.csv"),
-        provenance=report(R("figures/{figure}.provenance.md"), caption="../report/provenance.rst",
-                          category="Provenance", labels={"result": "figure {figure}"}),
+        provenance=report(
+            R("figures/{figure}.provenance.md"),
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"result": "figure {figure}"},
+        ),
     log:
         R("logs/figures/{figure}.log"),
     wildcard_constraints:
         figure=_alternatives(config.get("figures", {})),
-    params:
-        cells=PLAN.figure_cells,
-        spec=PLAN.figure,
-        code=CODE("figure.py", "rankdistill.provenance"),
+    conda:
+        "../../envs/pyterrier.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(10),
-    conda:
-        "../../envs/pyterrier.yaml"
+    params:
+        cells=PLAN.figure_cells,
+        spec=PLAN.figure,
+        code=CODE("figure.py", "rankdistill.provenance"),
     script:
         "../scripts/figure.py"

@@ -3,12 +3,19 @@ import os
 import re
 import sys
 
-_SRC = os.path.join(workflow.basedir, "src")
+# this workflow's folder (workflow/), from this file's own location: workflow.basedir is the folder of the
+# *main* Snakefile, which is another project's when rankdistill is used as a module (`use rule * from`)
+WORKFLOW_DIR = os.path.dirname(os.path.abspath(str(workflow.current_basedir)))
+_SRC = os.path.join(os.path.dirname(WORKFLOW_DIR), "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 # (job scripts import the installed package, see the README install step)
 
-from rankdistill.codegraph import save_cache as save_code_cache, script_code, use_cache_file as use_code_cache  # noqa: E402
+from rankdistill.codegraph import (
+    save_cache as save_code_cache,
+    script_code,
+    use_cache_file as use_code_cache,
+)  # noqa: E402
 from rankdistill.config.plan import Plan  # noqa: E402
 from rankdistill.config.loading import validate  # noqa: E402
 from rankdistill.config.views import OWN_RUN, SYSTEM_SECTIONS, distill_first_stages, system_kind  # noqa: E402
@@ -25,6 +32,8 @@ PLAN = Plan(config, RESULTS)
 def R(path):
     """``path`` inside the results folder: every output, log, benchmark and scratch path of the rules."""
     return RESULTS + path
+
+
 cap_local_cores(workflow)  # --cores never above the CPUs this machine gives the run (no oversubscription)
 
 EVAL = config["evaluation"]
@@ -38,7 +47,7 @@ use_code_cache(R("cache/codegraph.json"))  # per-file hashes across dry runs (ra
 def CODE(script, *harness_modules):
     """A rule's code= param: the hash of the package modules its script imports, transitively
     (rankdistill.codegraph; ``harness_modules``: those the job harness runs for it, e.g. provenance pages)."""
-    code = script_code(os.path.join(workflow.basedir, "workflow", "scripts", script), *harness_modules)
+    code = script_code(os.path.join(WORKFLOW_DIR, "scripts", script), *harness_modules)
     save_code_cache()
     return code
 
@@ -50,6 +59,7 @@ def _alternatives(names):
 # --- collections: the default `collection` and the named `collections` (out-of-domain, issue 13) ---
 # A query set names its collection (default: the default one), so every (first stage, query set) cell
 # implies its collection: its document store and each first stage's index over it.
+
 
 def query_collection(query_set):
     from rankdistill.ood import collection_of
@@ -113,6 +123,7 @@ def preflight_check():
 
 # --- neural first stages and imported runs (workflow/rules/first_stage.smk) ---
 
+
 def colbert_search_index(wildcards):
     """Exact search reads the embedding shards; PLAID search reads the PLAID index built from them."""
     if config["first_stages"][wildcards.first_stage]["index"] == "plaid":
@@ -121,6 +132,7 @@ def colbert_search_index(wildcards):
 
 
 # --- the LLM teacher (workflow/rules/teacher.smk) ---
+
 
 def teacher_shards(wildcards):
     return config["teachers"][wildcards.teacher]["shards"]
@@ -151,8 +163,7 @@ def teacher_convert_dir(wildcards):
 
 
 def llm_teachers(sharded):
-    return [n for n, t in config.get("teachers", {}).items()
-            if t["kind"] == "llm" and (t["shards"] > 1) == sharded]
+    return [n for n, t in config.get("teachers", {}).items() if t["kind"] == "llm" and (t["shards"] > 1) == sharded]
 
 
 TEACHER_INPUT = dict(
@@ -173,6 +184,7 @@ def teacher_shard_files(what):
 
 
 # --- local input files and model fingerprints (every file a rule reads is an input or a param) ---
+
 
 def _as_list(x):
     return [x] if isinstance(x, str) else list(x or [])

@@ -7,15 +7,15 @@ rule collection:
         R("logs/collection.log"),
     benchmark:
         R("benchmarks/collection.tsv")
-    params:
-        settings=PLAN.collection(),
-        code=CODE("collection.py"),
+    conda:
+        "../../envs/pyterrier.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(240),
-    conda:
-        "../../envs/pyterrier.yaml"
+    params:
+        settings=PLAN.collection(),
+        code=CODE("collection.py"),
     script:
         "../scripts/collection.py"
 
@@ -28,14 +28,14 @@ rule query_set:
         qrels=R("queries/{query_set}/qrels.txt"),
     log:
         R("logs/queries/{query_set}.log"),
-    params:
-        settings=PLAN.query_set,
-        code=CODE("query_set.py"),
+    conda:
+        "../../envs/pyterrier.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(30),
-    conda:
-        "../../envs/pyterrier.yaml"
+    params:
+        settings=PLAN.query_set,
+        code=CODE("query_set.py"),
     script:
         "../scripts/query_set.py"

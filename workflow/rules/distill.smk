@@ -12,14 +12,14 @@ rule distill_set:
         R("logs/distill/{distill_set}.log"),
     wildcard_constraints:
         distill_set=_alternatives(config.get("distill_sets", {})),
-    params:
-        settings=PLAN.distill,
-        code=CODE("distill_set.py"),
+    conda:
+        "../../envs/students.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
-    conda:
-        "../../envs/students.yaml"
+    params:
+        settings=PLAN.distill,
+        code=CODE("distill_set.py"),
     script:
         "../scripts/distill_set.py"

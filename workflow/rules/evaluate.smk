@@ -6,15 +6,15 @@ rule evaluate:
         per_query=R("eval/{system}/{first_stage}/{query_set}.tsv"),
     log:
         R("logs/eval/{system}/{first_stage}/{query_set}.log"),
-    params:
-        settings=PLAN.evaluation(),
-        code=CODE("evaluate.py"),
+    conda:
+        "../../envs/pyterrier.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(10),
-    conda:
-        "../../envs/pyterrier.yaml"
+    params:
+        settings=PLAN.evaluation(),
+        code=CODE("evaluate.py"),
     script:
         "../scripts/evaluate.py"
 
@@ -23,25 +23,44 @@ rule table:
     input:
         per_query=[eval_file(*cell) for cell in table_cells()],
     output:
-        tex=report(R("table.tex"), caption="../report/table.rst", category="Tables",
-                   subcategory="Main table", labels={"table": "main", "format": "LaTeX"}),
-        csv=report(R("table.csv"), caption="../report/table.rst", category="Tables",
-                   subcategory="Main table", labels={"table": "main", "format": "CSV"}),
-        md=report(R("table.md"), caption="../report/table.rst", category="Tables",
-                  subcategory="Main table", labels={"table": "main", "format": "Markdown"}),
-        provenance=report(R("table.provenance.md"), caption="../report/provenance.rst", category="Provenance",
-                          labels={"result": "main table"}),
+        tex=report(
+            R("table.tex"),
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="Main table",
+            labels={"table": "main", "format": "LaTeX"},
+        ),
+        csv=report(
+            R("table.csv"),
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="Main table",
+            labels={"table": "main", "format": "CSV"},
+        ),
+        md=report(
+            R("table.md"),
+            caption="../report/table.rst",
+            category="Tables",
+            subcategory="Main table",
+            labels={"table": "main", "format": "Markdown"},
+        ),
+        provenance=report(
+            R("table.provenance.md"),
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"result": "main table"},
+        ),
     log:
         R("logs/table.log"),
-    params:
-        cells=table_cells(),
-        spec=PLAN.table(config_citation()),
-        code=CODE("table.py", "rankdistill.provenance"),
+    conda:
+        "../../envs/pyterrier.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(10),
-    conda:
-        "../../envs/pyterrier.yaml"
+    params:
+        cells=table_cells(),
+        spec=PLAN.table(config_citation()),
+        code=CODE("table.py", "rankdistill.provenance"),
     script:
         "../scripts/table.py"

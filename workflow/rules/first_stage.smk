@@ -9,15 +9,15 @@ rule index_bm25:
         R("benchmarks/index/{first_stage}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "bm25")),
-    params:
-        settings=PLAN.bm25_index,
-        code=CODE("index_bm25.py"),
+    conda:
+        "../../envs/pyterrier.yaml"
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(240),
-    conda:
-        "../../envs/pyterrier.yaml"
+    params:
+        settings=PLAN.bm25_index,
+        code=CODE("index_bm25.py"),
     script:
         "../scripts/index_bm25.py"
 
@@ -34,15 +34,15 @@ rule retrieve_bm25:
         R("benchmarks/first_stage/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "bm25")),
-    params:
-        settings=PLAN.bm25_retrieve,
-        code=CODE("retrieve_bm25.py"),
+    conda:
+        "../../envs/pyterrier.yaml"
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(120),
-    conda:
-        "../../envs/pyterrier.yaml"
+    params:
+        settings=PLAN.bm25_retrieve,
+        code=CODE("retrieve_bm25.py"),
     script:
         "../scripts/retrieve_bm25.py"
 
@@ -61,17 +61,17 @@ rule encode_dense:
         R("benchmarks/index/{first_stage}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "dense")),
-    params:
-        settings=PLAN.dense_index,
-        model_files=first_stage_model_files,
-        code=CODE("encode_dense.py"),
+    conda:
+        "../../envs/neural.yaml"
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(480),
         gpu=1,
-    conda:
-        "../../envs/neural.yaml"
+    params:
+        settings=PLAN.dense_index,
+        model_files=first_stage_model_files,
+        code=CODE("encode_dense.py"),
     script:
         "../scripts/encode_dense.py"
 
@@ -88,17 +88,17 @@ rule retrieve_dense:
         R("benchmarks/first_stage/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "dense")),
-    params:
-        settings=PLAN.dense_retrieve,
-        model_files=first_stage_model_files,
-        code=CODE("retrieve_dense.py"),
+    conda:
+        "../../envs/neural.yaml"
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(120),
         gpu=1,
-    conda:
-        "../../envs/neural.yaml"
+    params:
+        settings=PLAN.dense_retrieve,
+        model_files=first_stage_model_files,
+        code=CODE("retrieve_dense.py"),
     script:
         "../scripts/retrieve_dense.py"
 
@@ -114,17 +114,17 @@ rule encode_colbert:
         R("benchmarks/index/{first_stage}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "colbert")),
-    params:
-        settings=PLAN.colbert_index,
-        model_files=first_stage_model_files,
-        code=CODE("encode_colbert.py"),
+    conda:
+        "../../envs/neural.yaml"
     threads: 4
     resources:
         mem_mb=per_attempt(16000),
         runtime=per_attempt(720),
         gpu=1,
-    conda:
-        "../../envs/neural.yaml"
+    params:
+        settings=PLAN.colbert_index,
+        model_files=first_stage_model_files,
+        code=CODE("encode_colbert.py"),
     script:
         "../scripts/encode_colbert.py"
 
@@ -142,16 +142,16 @@ rule index_plaid:
         first_stage=_alternatives(
             [n for n in names_of_kind("first_stages", "colbert") if config["first_stages"][n]["index"] == "plaid"]
         ),
-    params:
-        settings=PLAN.plaid,
-        code=CODE("index_plaid.py"),
+    conda:
+        "../../envs/plaid.yaml"
     threads: 8
     resources:
         mem_mb=per_attempt(64000),
         runtime=per_attempt(720),
         gpu=1,
-    conda:
-        "../../envs/plaid.yaml"
+    params:
+        settings=PLAN.plaid,
+        code=CODE("index_plaid.py"),
     script:
         "../scripts/index_plaid.py"
 
@@ -168,17 +168,17 @@ rule retrieve_colbert:
         R("benchmarks/first_stage/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "colbert")),
-    params:
-        settings=PLAN.colbert_retrieve,
-        model_files=first_stage_model_files,
-        code=CODE("retrieve_colbert.py"),
+    conda:
+        "../../envs/neural.yaml"
     threads: 4
     resources:
         mem_mb=per_attempt(16000),
         runtime=per_attempt(240),
         gpu=1,
-    conda:
-        "../../envs/neural.yaml"
+    params:
+        settings=PLAN.colbert_retrieve,
+        model_files=first_stage_model_files,
+        code=CODE("retrieve_colbert.py"),
     script:
         "../scripts/retrieve_colbert.py"
 
@@ -196,15 +196,15 @@ rule import_run:
         R("benchmarks/first_stage/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         first_stage=_alternatives(names_of_kind("first_stages", "import")),
-    params:
-        settings=PLAN.imported_run,
-        cache_dir=R("cache/downloads"),
-        code=CODE("import_run.py"),
+    conda:
+        "../../envs/pyterrier.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(120),
-    conda:
-        "../../envs/pyterrier.yaml"
+    params:
+        settings=PLAN.imported_run,
+        cache_dir=R("cache/downloads"),
+        code=CODE("import_run.py"),
     script:
         "../scripts/import_run.py"

@@ -3,6 +3,7 @@
 # (collection/docs.sqlite, index/<first stage>); a named one lives under collection/<name>/. The indexing
 # rules are the default collection's (same scripts and settings) with the collection's store as input.
 
+
 wildcard_constraints:
     collection=_alternatives(config.get("collections", {})),
 
@@ -74,15 +75,15 @@ rule ood_evaluate:
         per_query=R("eval_ood/{system}/{first_stage}/{query_set}.tsv"),
     log:
         R("logs/eval_ood/{system}/{first_stage}/{query_set}.log"),
-    params:
-        **PLAN.ood_evaluation(),
-        code=CODE("ood_evaluate.py"),
+    conda:
+        "../../envs/pyterrier.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(2000),
         runtime=per_attempt(10),
-    conda:
-        "../../envs/pyterrier.yaml"
+    params:
+        **PLAN.ood_evaluation(),
+        code=CODE("ood_evaluate.py"),
     script:
         "../scripts/ood_evaluate.py"
 
@@ -93,25 +94,44 @@ if config.get("ood"):
         input:
             per_query=[PLAN.ood_eval_file(*cell) for cell in PLAN.ood_cells()],
         output:
-            tex=report(R("table_ood.tex"), caption="../report/table_ood.rst", category="Tables",
-                       subcategory="Out-of-domain table", labels={"table": "ood", "format": "LaTeX"}),
-            csv=report(R("table_ood.csv"), caption="../report/table_ood.rst", category="Tables",
-                       subcategory="Out-of-domain table", labels={"table": "ood", "format": "CSV"}),
-            md=report(R("table_ood.md"), caption="../report/table_ood.rst", category="Tables",
-                      subcategory="Out-of-domain table", labels={"table": "ood", "format": "Markdown"}),
-            provenance=report(R("table_ood.provenance.md"), caption="../report/provenance.rst",
-                              category="Provenance", labels={"result": "ood table"}),
+            tex=report(
+                R("table_ood.tex"),
+                caption="../report/table_ood.rst",
+                category="Tables",
+                subcategory="Out-of-domain table",
+                labels={"table": "ood", "format": "LaTeX"},
+            ),
+            csv=report(
+                R("table_ood.csv"),
+                caption="../report/table_ood.rst",
+                category="Tables",
+                subcategory="Out-of-domain table",
+                labels={"table": "ood", "format": "CSV"},
+            ),
+            md=report(
+                R("table_ood.md"),
+                caption="../report/table_ood.rst",
+                category="Tables",
+                subcategory="Out-of-domain table",
+                labels={"table": "ood", "format": "Markdown"},
+            ),
+            provenance=report(
+                R("table_ood.provenance.md"),
+                caption="../report/provenance.rst",
+                category="Provenance",
+                labels={"result": "ood table"},
+            ),
         log:
             R("logs/table_ood.log"),
-        params:
-            cells=PLAN.ood_cells(),
-            spec=PLAN.ood(config_citation()),
-            code=CODE("ood_table.py", "rankdistill.provenance"),
+        conda:
+            "../../envs/pyterrier.yaml"
         threads: 1
         resources:
             mem_mb=per_attempt(2000),
             runtime=per_attempt(10),
-        conda:
-            "../../envs/pyterrier.yaml"
+        params:
+            cells=PLAN.ood_cells(),
+            spec=PLAN.ood(config_citation()),
+            code=CODE("ood_table.py", "rankdistill.provenance"),
         script:
             "../scripts/ood_table.py"

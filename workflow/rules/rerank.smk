@@ -15,10 +15,8 @@ rule rerank:
         R("benchmarks/rerank/{student}/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         student=_alternatives(list(config.get("students", {})) + names_of_kind("rerankers", "cross-encoder", "stage1")),
-    params:
-        settings=PLAN.cross_encoder_rerank,
-        model_files=rerank_model_files,
-        code=CODE("rerank.py"),
+    conda:
+        "../../envs/students.yaml"
     # one thread: a cross-encoder job is GPU-bound, or on a CPU mostly start-up (Python, torch, the model: ~8 s
     # of a BERT-tiny job that scores 2500 pairs in 1.6 s), so small CPU runs re-rank two or more cells at once;
     # `--set-threads rerank=N` for big CPU models
@@ -27,8 +25,10 @@ rule rerank:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(120),
         gpu=1,
-    conda:
-        "../../envs/students.yaml"
+    params:
+        settings=PLAN.cross_encoder_rerank,
+        model_files=rerank_model_files,
+        code=CODE("rerank.py"),
     script:
         "../scripts/rerank.py"
 
@@ -44,17 +44,17 @@ rule rerank_dense:
         R("benchmarks/rerank/{reranker}/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         reranker=_alternatives(names_of_kind("rerankers", "dense")),
-    params:
-        settings=PLAN.reranker,
-        model_files=reranker_model_files,
-        code=CODE("rerank_dense.py"),
+    conda:
+        "../../envs/neural.yaml"
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(120),
         gpu=1,
-    conda:
-        "../../envs/neural.yaml"
+    params:
+        settings=PLAN.reranker,
+        model_files=reranker_model_files,
+        code=CODE("rerank_dense.py"),
     script:
         "../scripts/rerank_dense.py"
 
@@ -70,15 +70,15 @@ rule rerank_fusion:
         R("benchmarks/rerank/{reranker}/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         reranker=_alternatives(names_of_kind("rerankers", "fusion")),
-    params:
-        settings=PLAN.reranker,
-        code=CODE("rerank_fusion.py"),
+    conda:
+        "../../envs/students.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(30),
-    conda:
-        "../../envs/students.yaml"
+    params:
+        settings=PLAN.reranker,
+        code=CODE("rerank_fusion.py"),
     script:
         "../scripts/rerank_fusion.py"
 
@@ -94,16 +94,16 @@ rule rerank_colbert:
         R("benchmarks/rerank/{reranker}/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         reranker=_alternatives(names_of_kind("rerankers", "colbert")),
-    params:
-        settings=PLAN.reranker,
-        model_files=reranker_model_files,
-        code=CODE("rerank_colbert.py"),
+    conda:
+        "../../envs/neural.yaml"
     threads: 4
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(120),
         gpu=1,
-    conda:
-        "../../envs/neural.yaml"
+    params:
+        settings=PLAN.reranker,
+        model_files=reranker_model_files,
+        code=CODE("rerank_colbert.py"),
     script:
         "../scripts/rerank_colbert.py"

@@ -1,5 +1,6 @@
 # Helper functions of the student rules (distill.smk, train.smk, rerank.smk).
 
+
 def distill_inputs(wildcards):
     """The ranking and the first-stage run of each candidate source (a list when `first_stage` is one)."""
     ds = config["distill_sets"][wildcards.distill_set]
@@ -115,10 +116,13 @@ def student_model_files(wildcards):
     A dual student's start is its stage-1 folder, an input (a workflow output is never hashed here).
     """
     st = config["students"][wildcards.student]
-    return model_files(st.get("model") if st["kind"] == "pretrained" else (None if st.get("stage1") else st.get("backbone")))
+    return model_files(
+        st.get("model") if st["kind"] == "pretrained" else (None if st.get("stage1") else st.get("backbone"))
+    )
 
 
 # --- bi-encoder and ColBERT re-rankers (rerank.smk: rerank_dense, rerank_colbert) ---
+
 
 def rerank_model_files(wildcards):
     """Fingerprint of a released cross-encoder that re-ranks (a trained or stage-1 folder is an input instead)."""
@@ -135,5 +139,7 @@ def reranker_model_files(wildcards):
 def fusion_inputs(wildcards):
     """A fusion re-ranker's candidates (the first stage's run) and each component first stage's run."""
     r = config["rerankers"][wildcards.reranker]
-    return {"run": first_stage_run(wildcards.first_stage, wildcards.query_set),
-            "components": [first_stage_run(c, wildcards.query_set) for c in r["components"]]}
+    return {
+        "run": first_stage_run(wildcards.first_stage, wildcards.query_set),
+        "components": [first_stage_run(c, wildcards.query_set) for c in r["components"]],
+    }

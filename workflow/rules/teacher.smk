@@ -5,6 +5,7 @@
 # A teacher with `shards: n` runs n jobs over disjoint query subsets and gathers them into the run
 # an unsharded job writes.
 
+
 rule teacher_llm:
     input:
         **TEACHER_INPUT,
@@ -17,6 +18,13 @@ rule teacher_llm:
         R("benchmarks/teacher/{teacher}/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         teacher=_alternatives(llm_teachers(sharded=False)),
+    conda:
+        "../../envs/teacher.yaml"
+    threads: 4
+    resources:
+        mem_mb=teacher_mem,
+        runtime=per_attempt(1440),
+        gpu=teacher_gpu,
     params:
         settings=PLAN.teacher,
         model_files=teacher_model_files,
@@ -25,13 +33,6 @@ rule teacher_llm:
         cache_dir=R("scratch/teacher/{teacher}/{first_stage}/{query_set}"),
         convert_dir=teacher_convert_dir,
         code=CODE("teacher.py"),
-    threads: 4
-    resources:
-        mem_mb=teacher_mem,
-        runtime=per_attempt(1440),
-        gpu=teacher_gpu,
-    conda:
-        "../../envs/teacher.yaml"
     script:
         "../scripts/teacher.py"
 
@@ -49,6 +50,13 @@ rule teacher_shard:
     wildcard_constraints:
         teacher=_alternatives(llm_teachers(sharded=True)),
         shard=r"\d+",
+    conda:
+        "../../envs/teacher.yaml"
+    threads: 4
+    resources:
+        mem_mb=teacher_mem,
+        runtime=per_attempt(1440),
+        gpu=teacher_gpu,
     params:
         settings=PLAN.teacher,
         model_files=teacher_model_files,
@@ -57,13 +65,6 @@ rule teacher_shard:
         cache_dir=R("scratch/teacher/{teacher}/{first_stage}/{query_set}"),
         convert_dir=teacher_convert_dir,
         code=CODE("teacher.py"),
-    threads: 4
-    resources:
-        mem_mb=teacher_mem,
-        runtime=per_attempt(1440),
-        gpu=teacher_gpu,
-    conda:
-        "../../envs/teacher.yaml"
     script:
         "../scripts/teacher.py"
 
@@ -79,14 +80,14 @@ rule teacher_gather:
         R("logs/teacher/{teacher}/{first_stage}/{query_set}.log"),
     wildcard_constraints:
         teacher=_alternatives(llm_teachers(sharded=True)),
-    params:
-        code=CODE("teacher_gather.py"),
+    conda:
+        "../../envs/teacher.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(30),
-    conda:
-        "../../envs/teacher.yaml"
+    params:
+        code=CODE("teacher_gather.py"),
     script:
         "../scripts/teacher_gather.py"
 
@@ -104,15 +105,15 @@ rule teacher_import:
         R("benchmarks/teacher/{teacher}/{first_stage}/{query_set}.tsv")
     wildcard_constraints:
         teacher=_alternatives(names_of_kind("teachers", "import")),
-    params:
-        settings=PLAN.imported_teacher_run,
-        cache_dir=R("cache/downloads"),
-        code=CODE("import_teacher.py"),
+    conda:
+        "../../envs/teacher.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(120),
-    conda:
-        "../../envs/teacher.yaml"
+    params:
+        settings=PLAN.imported_teacher_run,
+        cache_dir=R("cache/downloads"),
+        code=CODE("import_teacher.py"),
     script:
         "../scripts/import_teacher.py"
