@@ -160,6 +160,10 @@ COVERED = {
     r"snakemake --cores 8 results/(dl-minilm|vaswani)/table\.tex --configfile config/(dl-minilm|vaswani)\.yaml":
         "tests/test_results_folder.py::test_two_results_folders_do_not_touch_each_other",
     r"bash benchmarks/gpu_check\.sh gpu-check": "(GPU only; `bash -n` checked below)",
+    r"lscpu \| grep -o -E 'avx512_bf16\|amx_bf16' \| sort -u": "(lscpu itself, not ours: the CPU's flags, as hardware.cpu_flags reads them)",
+    r"python -c \"from rankdistill import hardware; import torch; print\(hardware\.describe\(\)\)\"":
+        "tests/test_hardware.py::test_describe_names_the_cpu_and_its_bf16",
+    r"RANKDISTILL_PRECISION=fp32 python -m pytest": ".ci/run: RANKDISTILL_PRECISION=fp32 python -m pytest",
     r"pip install rankdistill": "(not exercised: the package is not on PyPI; install.sh installs it from a clone)",
     r"snakedeploy deploy-workflow https://github\.com/<owner>/rankdistill my-project --tag <release>":
         "tests/test_module.py::test_module_runs_a_tiny_default",  # what it writes, with a local snakefile path
