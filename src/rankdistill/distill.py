@@ -271,3 +271,50 @@ def read_distill_set(path: str | os.PathLike) -> pd.DataFrame:
         return df
     run = sort_run(read_run(path))
     return run.assign(target=run["score"])
+
+
+def pool_distill_sets(tables: Sequence[str | os.PathLike], stats: Sequence[str | os.PathLike],
+                      out_parquet: str | os.PathLike, out_run: str | os.PathLike, out_stats: str | os.PathLike, *,
+                      sources: Sequence[str], name: str = "pool") -> dict:
+    """Pool distillation sets (a ``pool`` set: e.g. generated queries ranked by one teacher and real training
+    queries ranked by another): their tables one after the other, each query keeping its own source's
+    candidates and targets; ``sources`` names each table (its set's name). The stats give the queries and
+    pairs of each source and each source's own stats. A query id in two sources is an :class:`InputError`
+    (two different queries, or the same query twice: either would silently mix two candidate lists)."""
+    import json
+
+    if not tables or len(tables) != len(stats) or len(tables) != len(sources):
+        raise ValueError(f"{name}: need one stats file and one name per table, got {len(tables)} tables, "
+                         f"{len(stats)} stats and {len(sources)} names")
+    frames, per_source, owner = [], {}, {}
+    for source, table, st in zip(sources, tables, stats):
+        df = read_distill_set(table)
+        clash = sorted({q for q in df["qid"].unique() if q in owner}, key=natural_key)
+        if clash:
+            raise InputError(table, f"{name}: {len(clash)} query ids of {source} are also in {owner[clash[0]]}, e.g. "
+                                    f"{clash[:5]}; give the query sets distinct ids (a generated set's prefix)")
+        owner.update(dict.fromkeys(df["qid"].unique(), source))
+        with open(st, encoding="utf-8") as f:
+            own = json.load(f)
+        per_source[source] = {"queries": int(df["qid"].nunique()), "pairs": int(len(df)), "stats": own}
+        frames.append(df)
+    table = pd.concat(frames, ignore_index=True)
+    sizes = table.groupby("qid", sort=False).size()
+    out = {
+        "name": name,
+        "kind": "pool",
+        "sources": list(sources),
+        "queries": int(table["qid"].nunique()),
+        "pairs": int(len(table)),
+        "candidates_per_query": {"min": int(sizes.min()), "mean": round(float(sizes.mean()), 3), "max": int(sizes.max())},
+        "queries_per_source": {s: v["queries"] for s, v in per_source.items()},
+        "pairs_per_source": {s: v["pairs"] for s, v in per_source.items()},
+        "per_source": per_source,
+    }
+    with atomic_path(out_parquet) as tmp:
+        table.to_parquet(tmp, index=False)
+    write_run(table.assign(score=table["target"].astype(float)), out_run, tag=name)
+    write_json(out_stats, out)
+    log.info("%s: %d queries, %d pairs from %s", name, out["queries"], out["pairs"],
+             ", ".join(f"{s} ({v})" for s, v in out["queries_per_source"].items()))
+    return out

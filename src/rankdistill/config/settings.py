@@ -322,7 +322,7 @@ class EvaluationSettings(Settings):
 NOT_SETTINGS = {
     "first_stages": {"kind", "label", "runs"},
     "teachers": {"kind", "label", "shards", "queries", "evaluate", "runs"},
-    "distill_sets": {"kind", "teacher", "ranker", "first_stage", "query_set"},
+    "distill_sets": {"kind", "teacher", "ranker", "first_stage", "query_set", "sets"},
     "stage1": {"first_stage", "query_set"},
     "students": {"kind", "label", "stage1", "backbone", "distill_set", "inference", "model"},
     "rerankers": {"kind", "label", "evaluate", "stage1", "inference"},
