@@ -188,6 +188,7 @@ class DistillSettings(Settings):
     mode: str | None  # teacher sets only (a first stage's own ranking has no mode)
     seed: int
     min_candidates: int
+    unanswered: str
 
     def kwargs(self) -> dict:
         d = self.asdict()
