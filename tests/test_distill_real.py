@@ -36,6 +36,20 @@ def test_the_example_config_is_valid_and_reads_its_data_from_the_data_folder(tmp
     assert cfg["students"]["student"]["epochs"] == 2
 
 
+def test_the_holdout_config_never_reads_dl19_nor_a_held_out_candidate(trec_dl, tmp_path):
+    """--holdout: the settings are chosen on held-out DL20 queries whose BM25 candidates are in no generated
+    query's collection; DL19 is nowhere in the config."""
+    bench = _bench()
+    cfg = rdconfig.validate(bench.holdout_config(trec_dl.parent, str(tmp_path / "res"), 14))
+    assert "dl19" not in json.dumps(cfg) and cfg["evaluation"]["query_sets"] == ["held"]
+    data = tmp_path / "res" / "holdout-data"
+    held = {line.split()[2] for line in open(data / "held.run")}
+    pool = {json.loads(line)["docno"] for line in open(data / "pool.jsonl")}
+    assert len({line.split()[0] for line in open(data / "held.run")}) == 14 and held and not held & pool
+    assert cfg["query_sets"]["pseudo"]["collection"] == "pool"
+    assert cfg["students"]["student"]["validation"]["query_set"] == "held"
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_student_distilled_on_dl20_beats_bm25_on_dl19(trec_dl, minilm, tmp_path):
