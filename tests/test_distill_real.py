@@ -53,9 +53,12 @@ def test_the_holdout_config_never_reads_dl19_nor_a_held_out_candidate(trec_dl, t
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_student_distilled_on_dl20_beats_bm25_on_dl19(trec_dl, minilm, tmp_path):
-    """The example config at its settings (chosen on a DL20 hold-out, never on DL19), end to end."""
+    """The example config at its settings (chosen on a DL20 hold-out, never on DL19), end to end. The teacher's
+    DL19 row is left out (as the hand-wired test did): it changes nothing the student learns. In fp32 on 2 cores
+    this is over the 10-minute CI budget (docs/guide/real-text-check.md: training dominates)."""
     bench = _bench()
-    wf = Workflow(tmp_path / "wf", bench.example_config(trec_dl.parent, "results"))
+    wf = Workflow(tmp_path / "wf", bench.example_config(trec_dl.parent, "results",
+                                                        {"evaluation.systems": ["bm25", "student"]}))
     wf.snakemake("results/table.tex", timeout=1700)
     res = wf.root / "results"
     fig = bench.table_figures(res)
