@@ -151,14 +151,18 @@ def deal_queries(qids: Sequence[str], n: int) -> list[list[str]]:
 def build_distill_set(teacher_run, first_stage_run, queries: str | os.PathLike,
                       out_parquet: str | os.PathLike, out_run: str | os.PathLike, out_stats: str | os.PathLike, *,
                       num_queries: int | None, depth: int, mode: str = "projection", seed: int = 42,
-                      min_candidates: int = 1, name: str = "distill") -> dict:
+                      min_candidates: int = 1, unanswered: str = "error", name: str = "distill") -> dict:
     """Build a distillation set from run files (the Snakemake rule's function); returns the stats.
 
     ``teacher_run`` / ``first_stage_run``: a run file each, or equally long lists of them, one pair per
     candidate source (e.g. the teacher's ranking of BM25's and of a dense retriever's candidates): the
     sampled queries are then dealt to the sources in turn (:func:`deal_queries`), each query's candidates
     and targets coming from its source, so a student sees the candidate lists of every first stage it will
-    re-rank. The sample is drawn from the queries every teacher run has."""
+    re-rank. The sample is drawn from the queries every teacher run has.
+
+    ``unanswered``: a query of a teacher run that a first-stage run lacks is an :class:`InputError`
+    (``"error"``: the runs do not belong together) or, ``"drop"``, left out before the sample and counted
+    (a generated query BM25 answers nothing for, all its words being stopwords to it)."""
     from .datasets.queries import read_queries
 
     teacher_runs = [teacher_run] if isinstance(teacher_run, (str, os.PathLike)) else list(teacher_run)
@@ -180,6 +184,18 @@ def build_distill_set(teacher_run, first_stage_run, queries: str | os.PathLike,
     if len(teacher_qids) < max(len(o) for o in per_source):
         log.warning("%s: the teacher runs rank different queries; sampling from the %d they share", name,
                     len(teacher_qids))
+    unanswered_counts = {}
+    if unanswered == "drop":
+        for fs_path in dict.fromkeys(map(str, first_stage_runs)):
+            answered = set(run_queries(fs_path))
+            unanswered_counts[fs_path] = sum(q not in answered for q in teacher_qids)
+            teacher_qids = [q for q in teacher_qids if q in answered]
+            per_source = [[q for q in ranked if q in answered] for ranked in per_source]
+        if any(unanswered_counts.values()):
+            log.warning("%s: left out %d queries a first stage answers nothing for: %s", name,
+                        sum(unanswered_counts.values()), unanswered_counts)
+    elif unanswered != "error":
+        raise ValueError(f"{name}: unanswered must be 'error' or 'drop', got {unanswered!r}")
     chosen = sample_queries(teacher_qids, num_queries, seed)
     if num_queries is not None and num_queries > len(teacher_qids):
         log.warning("%s: asked for %d queries, the teacher run has only %d: using all of them", name, num_queries,
@@ -219,6 +235,8 @@ def build_distill_set(teacher_run, first_stage_run, queries: str | os.PathLike,
         "short_queries": short,
         "dropped_queries": dropped,
         "min_candidates": min_candidates,
+        "unanswered": unanswered,
+        "dropped_unanswered": unanswered_counts,
         "teacher_run": str(teacher_runs[0]) if single else [str(p) for p in teacher_runs],
         "first_stage_run": str(first_stage_runs[0]) if single else [str(p) for p in first_stage_runs],
     }
@@ -271,3 +289,50 @@ def read_distill_set(path: str | os.PathLike) -> pd.DataFrame:
         return df
     run = sort_run(read_run(path))
     return run.assign(target=run["score"])
+
+
+def pool_distill_sets(tables: Sequence[str | os.PathLike], stats: Sequence[str | os.PathLike],
+                      out_parquet: str | os.PathLike, out_run: str | os.PathLike, out_stats: str | os.PathLike, *,
+                      sources: Sequence[str], name: str = "pool") -> dict:
+    """Pool distillation sets (a ``pool`` set: e.g. generated queries ranked by one teacher and real training
+    queries ranked by another): their tables one after the other, each query keeping its own source's
+    candidates and targets; ``sources`` names each table (its set's name). The stats give the queries and
+    pairs of each source and each source's own stats. A query id in two sources is an :class:`InputError`
+    (two different queries, or the same query twice: either would silently mix two candidate lists)."""
+    import json
+
+    if not tables or len(tables) != len(stats) or len(tables) != len(sources):
+        raise ValueError(f"{name}: need one stats file and one name per table, got {len(tables)} tables, "
+                         f"{len(stats)} stats and {len(sources)} names")
+    frames, per_source, owner = [], {}, {}
+    for source, table, st in zip(sources, tables, stats):
+        df = read_distill_set(table)
+        clash = sorted({q for q in df["qid"].unique() if q in owner}, key=natural_key)
+        if clash:
+            raise InputError(table, f"{name}: {len(clash)} query ids of {source} are also in {owner[clash[0]]}, e.g. "
+                                    f"{clash[:5]}; give the query sets distinct ids (a generated set's prefix)")
+        owner.update(dict.fromkeys(df["qid"].unique(), source))
+        with open(st, encoding="utf-8") as f:
+            own = json.load(f)
+        per_source[source] = {"queries": int(df["qid"].nunique()), "pairs": int(len(df)), "stats": own}
+        frames.append(df)
+    table = pd.concat(frames, ignore_index=True)
+    sizes = table.groupby("qid", sort=False).size()
+    out = {
+        "name": name,
+        "kind": "pool",
+        "sources": list(sources),
+        "queries": int(table["qid"].nunique()),
+        "pairs": int(len(table)),
+        "candidates_per_query": {"min": int(sizes.min()), "mean": round(float(sizes.mean()), 3), "max": int(sizes.max())},
+        "queries_per_source": {s: v["queries"] for s, v in per_source.items()},
+        "pairs_per_source": {s: v["pairs"] for s, v in per_source.items()},
+        "per_source": per_source,
+    }
+    with atomic_path(out_parquet) as tmp:
+        table.to_parquet(tmp, index=False)
+    write_run(table.assign(score=table["target"].astype(float)), out_run, tag=name)
+    write_json(out_stats, out)
+    log.info("%s: %d queries, %d pairs from %s", name, out["queries"], out["pairs"],
+             ", ".join(f"{s} ({v})" for s, v in out["queries_per_source"].items()))
+    return out

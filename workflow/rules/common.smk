@@ -18,7 +18,7 @@ from rankdistill.codegraph import (
 )  # noqa: E402
 from rankdistill.config.plan import Plan  # noqa: E402
 from rankdistill.config.loading import validate  # noqa: E402
-from rankdistill.config.views import OWN_RUN, SYSTEM_SECTIONS, distill_first_stages, system_kind  # noqa: E402
+from rankdistill.config.views import OWN_RUN, SYSTEM_SECTIONS, distill_first_stages, distill_query_sets, system_kind  # noqa: E402
 from rankdistill.workflow import cap_local_cores, per_attempt, stop_jobs_on_signals  # noqa: E402
 
 validate(config)
@@ -201,6 +201,34 @@ def query_set_files(wildcards):
     """A local query set's queries and qrels files (inputs of its query_set job)."""
     spec = config["query_sets"][wildcards.query_set]
     return {"queries_file": spec["queries"], "qrels_file": spec["qrels"]} if spec["kind"] == "local" else {}
+
+
+def _generated_exclude_files(spec):
+    """(label, file, depth) of each ``exclude`` entry of a generated query set: a first stage's run of a query set,
+    or the query set's qrels."""
+    out = []
+    for ex in spec.get("exclude") or []:
+        fs, qs = ex.get("first_stage"), ex["query_set"]
+        if fs is None:
+            out.append((f"{qs} qrels", query_file(qs, "qrels.txt"), None))
+        else:
+            out.append((f"{fs} top {ex.get('depth') or 'all'} of {qs}", first_stage_run(fs, qs), ex.get("depth")))
+    return out
+
+
+def generated_query_inputs(wildcards):
+    """A generated query set's collection, the files of its ``exclude`` entries and its ``openings`` query set."""
+    spec = config["query_sets"][wildcards.query_set]
+    inputs = {"docstore": docstore_of(wildcards.query_set),
+              "exclude": [f for _, f, _ in _generated_exclude_files(spec)]}
+    if spec.get("openings"):
+        inputs["openings"] = query_file(spec["openings"])
+    return inputs
+
+
+def generated_exclude(wildcards):
+    """The ``exclude`` entries as (label, depth) per input file, in the order of input.exclude."""
+    return [[label, depth] for label, _, depth in _generated_exclude_files(config["query_sets"][wildcards.query_set])]
 
 
 def _local_run_file(source):

@@ -28,6 +28,8 @@ rule query_set:
         qrels=R("queries/{query_set}/qrels.txt"),
     log:
         R("logs/queries/{query_set}.log"),
+    wildcard_constraints:
+        query_set=_alternatives([q for q in config["query_sets"] if q not in names_of_kind("query_sets", "generated")]),
     conda:
         "../../envs/pyterrier.yaml"
     threads: 1
@@ -39,3 +41,34 @@ rule query_set:
         code=CODE("query_set.py"),
     script:
         "../scripts/query_set.py"
+
+
+# Training queries generated from a collection (query_sets kind generated): the source passage is the
+# positive (qrels); generated.json holds the counts, drops and why (rankdistill.datasets.generated).
+
+
+rule generate_queries:
+    input:
+        unpack(generated_query_inputs),
+    output:
+        queries=R("queries/{query_set}/queries.tsv"),
+        qrels=R("queries/{query_set}/qrels.txt"),
+        stats=R("queries/{query_set}/generated.json"),
+    log:
+        R("logs/queries/{query_set}.log"),
+    benchmark:
+        R("benchmarks/queries/{query_set}.tsv")
+    wildcard_constraints:
+        query_set=_alternatives(names_of_kind("query_sets", "generated")),
+    conda:
+        "../../envs/pyterrier.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
+    params:
+        settings=PLAN.query_set,
+        exclude=generated_exclude,
+        code=CODE("generate_queries.py"),
+    script:
+        "../scripts/generate_queries.py"

@@ -11,7 +11,9 @@ rule distill_set:
     log:
         R("logs/distill/{distill_set}.log"),
     wildcard_constraints:
-        distill_set=_alternatives(config.get("distill_sets", {})),
+        distill_set=_alternatives(
+            [d for d in config.get("distill_sets", {}) if d not in names_of_kind("distill_sets", "pool")]
+        ),
     conda:
         "../../envs/students.yaml"
     threads: 1
@@ -23,3 +25,32 @@ rule distill_set:
         code=CODE("distill_set.py"),
     script:
         "../scripts/distill_set.py"
+
+
+# A pool: several distillation sets in one (e.g. generated queries + real training queries), per-source counts
+# in its .json.
+
+
+rule distill_pool:
+    input:
+        tables=lambda wc: [R(f"distill/{m}.parquet") for m in config["distill_sets"][wc.distill_set]["sets"]],
+        stats=lambda wc: [R(f"distill/{m}.json") for m in config["distill_sets"][wc.distill_set]["sets"]],
+    output:
+        table=R("distill/{distill_set}.parquet"),
+        run=R("distill/{distill_set}.run"),
+        stats=R("distill/{distill_set}.json"),
+    log:
+        R("logs/distill/{distill_set}.log"),
+    wildcard_constraints:
+        distill_set=_alternatives(names_of_kind("distill_sets", "pool")),
+    conda:
+        "../../envs/students.yaml"
+    threads: 1
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(60),
+    params:
+        sources=lambda wc: list(config["distill_sets"][wc.distill_set]["sets"]),
+        code=CODE("distill_pool.py"),
+    script:
+        "../scripts/distill_pool.py"

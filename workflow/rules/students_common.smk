@@ -71,11 +71,12 @@ def student_start(student):
 def student_inputs(wildcards):
     st = config["students"][wildcards.student]
     ds = config["distill_sets"][st["distill_set"]]
+    qsets = distill_query_sets(config, st["distill_set"])  # several for a pool
     inputs = {
         "distill": R(f"distill/{st['distill_set']}.parquet"),
-        "queries": query_file(ds["query_set"]),
+        "queries": query_file(qsets[0]) if len(qsets) == 1 else [query_file(q) for q in qsets],
         "docstore": DOCSTORE,
-        **validation_inputs(st, distill_first_stages(ds)[0]),
+        **validation_inputs(st, distill_first_stages(ds, config)[0]),
     }
     path, _ = student_start(wildcards.student)
     if path:

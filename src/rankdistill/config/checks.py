@@ -46,7 +46,7 @@ def check_references(config: dict) -> None:
     problems += check_table_measures(config)
     from ..ood import check_ood  # collections, query sets' collection, the ood table (issue 13)
 
-    for check in (check_imported_runs, check_students, check_teachers, check_outputs, check_rerankers, check_ood):
+    for check in (check_imported_runs, check_generated, check_students, check_teachers, check_outputs, check_rerankers, check_ood):
         problems += check(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
@@ -67,6 +67,33 @@ def check_table_measures(config: dict) -> list[str]:
             problems.append(f"table.measures: {m!r} must be one of evaluation.measures {ev['measures']}")
     if tab.get("measure") and tab.get("measures"):
         problems.append("table: give measure or measures, not both")
+    return problems
+
+
+def check_generated(config: dict) -> list[str]:
+    """A ``generated`` query set's ``openings`` and ``exclude`` name existing query sets and first stages, and its
+    span lengths agree."""
+    problems = []
+    qsets, fstages = config.get("query_sets", {}), config.get("first_stages", {})
+    for name, qs in qsets.items():
+        if qs.get("kind") != "generated":
+            continue
+        k = f"query_sets.{name}"
+        if qs.get("min_words", 3) > qs.get("max_words", 8):
+            problems.append(f"{k}: min_words ({qs.get('min_words')}) is above max_words ({qs.get('max_words')})")
+        op = qs.get("openings")
+        if op is not None and op not in qsets:
+            problems.append(f"{k}.openings: {op!r} is not a query set (have {sorted(qsets)})")
+        if op == name:
+            problems.append(f"{k}.openings: a generated query set cannot take openings from itself")
+        for i, ex in enumerate(qs.get("exclude") or []):
+            if ex["query_set"] not in qsets:
+                problems.append(f"{k}.exclude[{i}].query_set: {ex['query_set']!r} is not a query set (have {sorted(qsets)})")
+            elif ex["query_set"] == name:
+                problems.append(f"{k}.exclude[{i}].query_set: a generated query set cannot exclude its own sources")
+            if ex.get("first_stage") is not None and ex["first_stage"] not in fstages:
+                problems.append(f"{k}.exclude[{i}].first_stage: {ex['first_stage']!r} is not a first stage "
+                                f"(have {sorted(fstages)})")
     return problems
 
 
@@ -106,6 +133,12 @@ def check_students(config: dict) -> list[str]:
 
     for name, ds in dsets.items():
         k = f"distill_sets.{name}"
+        if ds.get("kind") == "pool":
+            for m in ds.get("sets") or []:
+                need(f"{k}.sets", m, dsets, "distillation set")
+                if (dsets.get(m) or {}).get("kind") == "pool":
+                    problems.append(f"{k}.sets: {m!r} is a pool itself; list its sets instead")
+            continue
         for fs in distill_first_stages(ds):
             need(f"{k}.first_stage", fs, fstages, "first stage")
         need(f"{k}.query_set", ds.get("query_set"), qsets, "query set")

@@ -188,6 +188,7 @@ class DistillSettings(Settings):
     mode: str | None  # teacher sets only (a first stage's own ranking has no mode)
     seed: int
     min_candidates: int
+    unanswered: str
 
     def kwargs(self) -> dict:
         d = self.asdict()
@@ -322,7 +323,7 @@ class EvaluationSettings(Settings):
 NOT_SETTINGS = {
     "first_stages": {"kind", "label", "runs"},
     "teachers": {"kind", "label", "shards", "queries", "evaluate", "runs"},
-    "distill_sets": {"kind", "teacher", "ranker", "first_stage", "query_set"},
+    "distill_sets": {"kind", "teacher", "ranker", "first_stage", "query_set", "sets"},
     "stage1": {"first_stage", "query_set"},
     "students": {"kind", "label", "stage1", "backbone", "distill_set", "inference", "model"},
     "rerankers": {"kind", "label", "evaluate", "stage1", "inference"},

@@ -73,10 +73,25 @@ def in_table(config: dict, name: str) -> bool:
     return bool(teacher_cells(config, name))
 
 
-def distill_first_stages(ds: dict) -> list[str]:
-    """The first stages whose candidates a distillation set draws on (its ``first_stage``: one or a list)."""
+def distill_first_stages(ds: dict, config: dict | None = None) -> list[str]:
+    """The first stages whose candidates a distillation set draws on (its ``first_stage``: one or a list; a
+    ``pool``: those of its sets, in order, which needs the ``config``)."""
+    if ds.get("kind") == "pool":
+        sets = (config or {}).get("distill_sets") or {}
+        return list(dict.fromkeys(f for m in ds.get("sets", []) for f in distill_first_stages(sets.get(m) or {})))
     fs = ds.get("first_stage")
     return list(fs) if isinstance(fs, (list, tuple)) else [fs]
+
+
+def distill_sources(config: dict, name: str) -> list[str]:
+    """The distillation sets a set is made of: its ``sets`` for a ``pool``, else itself."""
+    ds = config["distill_sets"][name]
+    return list(ds["sets"]) if ds.get("kind") == "pool" else [name]
+
+
+def distill_query_sets(config: dict, name: str) -> list[str]:
+    """The query sets whose queries a distillation set holds (several for a ``pool``), in order."""
+    return list(dict.fromkeys(config["distill_sets"][m]["query_set"] for m in distill_sources(config, name)))
 
 
 def limit_queries(config: dict, teacher: str, first_stage: str, query_set: str) -> int | None:
@@ -176,7 +191,7 @@ def table_view(config: dict, name: str) -> dict:
 def _system_distill_first_stage(config: dict, system: str) -> str | None:
     st = (config.get("students") or {}).get(system) or {}
     ds = (config.get("distill_sets") or {}).get(st.get("distill_set")) or {}
-    return "+".join(distill_first_stages(ds)) if ds else None
+    return "+".join(distill_first_stages(ds, config)) if ds else None
 
 
 def figure_view(config: dict, name: str) -> dict:

@@ -366,7 +366,18 @@ def _texts(docstore: str, source: str):
 
 
 def _qtext(path) -> dict[str, str]:
+    """qid -> text of a queries file, or of several (a pooled distillation set's query sets: ids must not clash)."""
     from ..datasets.queries import read_queries
 
+    if not isinstance(path, (str, os.PathLike)):
+        out: dict[str, str] = {}
+        for p in path:
+            these = _qtext(p)
+            clash = [q for q in these if q in out and out[q] != these[q]]
+            if clash:
+                raise InputError(p, f"{len(clash)} query ids are also in another query set with another text, "
+                                    f"e.g. {clash[:5]}")
+            out.update(these)
+        return out
     q = read_queries(path)
     return dict(zip(q["qid"].astype(str), q["query"]))
