@@ -9,6 +9,7 @@ other exception.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -213,6 +214,54 @@ def test_imported_run_with_known_docnos_imports(tmp_path, small_store):
     assert stats["written"] == 2 and read_run(tmp_path / "out.run")["docno"].tolist() == ["d1", "d2"]
 
 
+_UNKNOWN_RUN = (b"1 Q0 d1 1 3.0 t\n1 Q0 made-up 2 2.5 t\n1 Q0 d2 3 2.0 t\n2 Q0 other 1 4.0 t\n"
+                b"2 Q0 made-up 2 3.0 t\n2 Q0 d3 3 1.0 t\n")
+
+
+def test_unknown_docnos_are_counted_over_the_whole_run(tmp_path, small_store):
+    """The error names the first line with an unknown docno and counts all of them (docnos and rows)."""
+    run = _write(tmp_path, "r.run", _UNKNOWN_RUN)
+    with pytest.raises(InputError) as e:
+        import_run(str(run), tmp_path / "out.run", docstore=small_store, unknown_docnos="error")
+    assert e.value.line == 2 and e.value.path == str(run)
+    assert "docno 'made-up' is not in the collection" in str(e.value)
+    assert "2 unknown docnos in 3 rows" in str(e.value), str(e.value)
+    assert not (tmp_path / "out.run").exists()
+
+
+def test_unknown_docnos_drop_leaves_them_out_before_ranks_and_depth(tmp_path, small_store, caplog):
+    run = _write(tmp_path, "r.run", _UNKNOWN_RUN)
+    summary = tmp_path / "out.json"
+    with caplog.at_level(logging.WARNING):
+        stats = import_run(str(run), tmp_path / "out.run", docstore=small_store, unknown_docnos="drop", depth=2,
+                           summary=summary)
+    assert (stats["unknown_docnos"], stats["unknown_rows"]) == (2, 3)
+    assert "dropped 3 rows whose 2 docnos are not in the collection" in caplog.text
+    got = read_run(tmp_path / "out.run")
+    assert got[["qid", "docno", "rank"]].values.tolist() == [["1", "d1", 1], ["1", "d2", 2], ["2", "d3", 1]]
+    saved = json.loads(summary.read_text())
+    assert saved["unknown_docnos"] == 2 and saved["unknown_rows"] == 3 and saved["unknown_docnos_policy"] == "drop"
+
+
+def test_unknown_docnos_policy_defaults_to_error_in_the_schema():
+    from rankdistill import config as rdconfig
+    from rankdistill.config.plan import Plan
+    from types import SimpleNamespace
+
+    from conftest import tiny_config
+
+    cfg = tiny_config()
+    cfg["first_stages"]["pub"] = {"kind": "import", "runs": {"test-a": "a.run"}}
+    cfg["teachers"] = {"pubt": {"kind": "import", "runs": {"bm25": {"train": "t.run"}}, "unknown_docnos": "drop"}}
+    plan = Plan(rdconfig.validate(cfg))
+    assert plan.imported_run(SimpleNamespace(first_stage="pub", query_set="test-a"))["unknown_docnos"] == "error"
+    wc = SimpleNamespace(teacher="pubt", first_stage="bm25", query_set="train")
+    assert plan.imported_teacher_run(wc)["unknown_docnos"] == "drop"
+    cfg["first_stages"]["pub"]["unknown_docnos"] = "ignore"
+    with pytest.raises(ConfigError, match="unknown_docnos"):
+        rdconfig.validate(cfg)
+
+
 def test_imported_duplicate_names_both_lines(tmp_path):
     run = _write(tmp_path, "r.run", b"1 Q0 d1 1 3.0 t\n1 Q0 d2 2 2.0 t\n1 Q0 d1 3 1.0 t\n")
     with pytest.raises(InputError, match="first seen on line 1") as e:
@@ -303,3 +352,4 @@ def test_a_run_line_round_trips_or_is_rejected(qid, docno, score):
             return
         df = read_run(p)
         assert (df["qid"].iloc[0], df["docno"].iloc[0], df["score"].iloc[0]) == (qid, docno, float(score))
+
