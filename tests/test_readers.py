@@ -143,6 +143,61 @@ def test_empty_texts_are_a_counted_warning(tmp_path, caplog):
     assert "2 document(s) have empty text (first on line 2)" in caplog.text
 
 
+_EMPTY = {
+    "jsonl": b'{"docno": "d1", "text": "text"}\n{"docno": "d2", "text": "  "}\n{"docno": "d3", "text": "more"}\n',
+    "tsv": b"d1\ttext\nd2\t \t\nd3\tmore\n",
+    "trec": b"<DOC>\n<DOCNO>d1</DOCNO>\ntext\n</DOC>\n<DOC>\n<DOCNO>d2</DOCNO>\n\n</DOC>\n<DOC>\n<DOCNO>d3</DOCNO>\n"
+            b"more\n</DOC>\n",
+}
+_EMPTY_LINE = {"jsonl": 2, "tsv": 2, "trec": 5}
+
+
+def _build(tmp_path, fmt: str, policy: str | None):
+    p = _write(tmp_path, f"c.{fmt}", _EMPTY[fmt])
+    spec = {"kind": "local", "path": str(p), "format": None, "text_fields": ["text"]}
+    if policy is not None:
+        spec["empty_text"] = policy
+    out = tmp_path / "docs.sqlite"
+    return p, out, build_collection(spec, out)
+
+
+@pytest.mark.parametrize("fmt", list(_EMPTY))
+def test_empty_passages_are_kept_with_a_counted_warning_by_default(tmp_path, fmt, caplog):
+    with caplog.at_level(logging.WARNING):
+        p, out, n = _build(tmp_path, fmt, None)
+    assert n == 3
+    assert f"1 document(s) have empty text (first 'd2' at {p}:{_EMPTY_LINE[fmt]}); kept as empty strings" in caplog.text
+    with DocStore(out) as store:
+        assert store.text("d2") == "" and store._con.execute("SELECT value FROM meta WHERE key='empty'").fetchone() == ("1",)
+
+
+@pytest.mark.parametrize("fmt", list(_EMPTY))
+def test_empty_passages_can_be_dropped(tmp_path, fmt, caplog):
+    with caplog.at_level(logging.WARNING):
+        p, out, n = _build(tmp_path, fmt, "drop")
+    assert n == 2 and "dropped (empty_text: drop)" in caplog.text
+    with DocStore(out) as store:
+        assert len(store) == 2 and [d["docno"] for d in store] == ["d1", "d3"] and "d2" not in store
+
+
+@pytest.mark.parametrize("fmt", list(_EMPTY))
+def test_empty_passages_can_be_an_error_naming_the_line(tmp_path, fmt):
+    with pytest.raises(InputError, match="document 'd2' has empty text") as e:
+        _build(tmp_path, fmt, "error")
+    assert e.value.path == str(tmp_path / f"c.{fmt}") and e.value.line == _EMPTY_LINE[fmt]
+    assert not (tmp_path / "docs.sqlite").exists()
+
+
+def test_empty_text_policy_is_in_the_schema_with_keep_as_default():
+    from conftest import tiny_config
+
+    cfg = tiny_config(collections={"ood": {"kind": "local", "path": "c.tsv"}, "web": {"kind": "irds", "id": "x"}})
+    got = rdconfig.validate(cfg)["collections"]
+    assert got["ood"]["empty_text"] == got["web"]["empty_text"] == "keep"
+    with pytest.raises(ConfigError, match="empty_text"):
+        rdconfig.validate(tiny_config(collections={"ood": {"kind": "local", "path": "c.tsv", "empty_text": "skip"}}))
+
+
 def _store(tmp_path, *files) -> DocStore:
     out = tmp_path / "docs.sqlite"
     build_collection({"kind": "local", "path": [str(f) for f in files], "format": None, "text_fields": ["text"]}, out)
