@@ -408,3 +408,59 @@ def test_a_run_line_round_trips_or_is_rejected(qid, docno, score):
         df = read_run(p)
         assert (df["qid"].iloc[0], df["docno"].iloc[0], df["score"].iloc[0]) == (qid, docno, float(score))
 
+
+# --- exact line numbers: the line where the offending record starts, in every format ---------------
+
+_TREC_DOCS = (b"<DOC>\r\n<DOCNO>a</DOCNO>\r\n<TITLE>t</TITLE>\r\nx\r\n</DOC>\r\n\r\n"
+              b"<DOC>\r\n<DOCNO>b</DOCNO>\r\ny\r\nmore\r\n</DOC>\r\n")  # 11 lines: the next record starts on 12
+_TOPICS = b"<top>\r\n<num> 1\r\n<title> a\r\n</top>\r\n\r\n"  # 5 lines
+
+# (format, reader, file contents after a BOM, the line the bad record starts on, text in the message)
+_LINE_CASES = [
+    ("run", read_run, b"\r\n1 Q0 d1 1 2.0 t\r\n\r\n1 Q0 d2 x 1.0 t\r\n", 4, "not an integer"),
+    ("run-duplicate", read_run, b"\r\n1 Q0 d1 1 2.0 t\r\n\r\n1 Q0 d2 2 1.0 t\r\n1 Q0 d1 3 0.5 t\r\n", 5,
+     "first seen on line 2"),
+    ("qrels", read_qrels, b"\r\n1 0 d1 1\r\n\r\n1 0 d2 high\r\n", 4, "relevance grade"),
+    ("queries", read_queries, b"\r\n1\tone\r\n\r\n1\tagain\r\n", 4, "first on line 2"),
+    ("topics", read_queries, _TOPICS + _TOPICS, 6, "duplicate topic number '1' (first on line 1)"),
+    ("jsonl", lambda p: list(iter_corpus(p, "jsonl")),
+     b'\r\n{"docno": "a", "text": "x"}\r\n\r\n{"docno": "b", "text": 3}\r\n', 4, "must be a string"),
+    ("tsv", lambda p: list(iter_corpus(p, "tsv")), b"\r\na\tx\r\n\r\nb no tab\r\n", 4, "expected 'docno<TAB>text'"),
+    ("trec-no-docno", lambda p: list(iter_corpus(p, "trec")), _TREC_DOCS + b"<DOC>\r\n<TEXT>z</TEXT>\r\n</DOC>\r\n",
+     12, "without <DOCNO>"),
+    ("trec-bad-docno", lambda p: list(iter_corpus(p, "trec")),
+     _TREC_DOCS + b"<DOC>\r\n\r\n<DOCNO>c\x07</DOCNO>\r\nz\r\n</DOC>\r\n", 12, "control character"),
+    ("trec-unclosed", lambda p: list(iter_corpus(p, "trec")), _TREC_DOCS + b"<DOC>\r\n<DOCNO>c</DOCNO>\r\nz\r\n",
+     12, "has no </DOC>"),
+    ("trec-duplicate", None, _TREC_DOCS + b"<DOC>\r\n<DOCNO>b</DOCNO>\r\nz\r\n</DOC>\r\n", 12,
+     "duplicate docno 'b' (first on line 7)"),
+    ("tsv-duplicate", None, b"\r\na\tx\r\n\r\nb\ty\r\na\tz\r\n", 5, "duplicate docno 'a' (first on line 2)"),
+    ("jsonl-duplicate", None, b'\r\n{"docno": "a", "text": "x"}\r\n\r\n{"docno": "a", "text": "x"}\r\n', 4,
+     "duplicate docno 'a' (first on line 2)"),
+    ("jsonl-empty-text", "error", b'\r\n{"docno": "a", "text": "x"}\r\n\r\n{"docno": "b", "text": " "}\r\n', 4,
+     "has empty text"),
+    ("trec-empty-text", "error", _TREC_DOCS + b"<DOC>\r\n<DOCNO>c</DOCNO>\r\n\r\n</DOC>\r\n", 12, "has empty text"),
+    ("import", "import", b"\r\n1 Q0 d1 1 2.0 t\r\n\r\n1 Q0 zz 2 1.0 t\r\n1 Q0 yy 3 0.5 t\r\n", 4,
+     "2 unknown docnos in 2 rows"),
+]
+_EXT = {"run": "run", "qrels": "txt", "queries": "tsv", "topics": "trec", "jsonl": "jsonl", "tsv": "tsv",
+        "trec": "trec", "import": "run"}
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("case, reader, data, line, match", _LINE_CASES, ids=[c[0] for c in _LINE_CASES])
+def test_errors_name_the_line_the_record_starts_on(tmp_path, case, reader, data, line, match, gz, small_store):
+    """With a BOM, CRLF line ends, blank lines and multi-line records before it (and through gzip)."""
+    fmt = case.split("-")[0]
+    p = _write(tmp_path, f"f.{_EXT[fmt]}" + (".gz" if gz else ""), BOM + data)
+    spec = {"kind": "local", "path": str(p), "format": fmt, "text_fields": ["text"]}
+    if reader is None:
+        reader = lambda p: build_collection(spec, tmp_path / "docs.sqlite")  # noqa: E731
+    elif reader == "error":
+        reader = lambda p: build_collection({**spec, "empty_text": "error"}, tmp_path / "docs.sqlite")  # noqa: E731
+    elif reader == "import":
+        reader = lambda p: import_run(str(p), tmp_path / "out.run", docstore=small_store)  # noqa: E731
+    with pytest.raises(InputError) as e:
+        reader(p)
+    assert (e.value.path, e.value.line) == (str(p), line), str(e.value)
+    assert match in str(e.value), str(e.value)
