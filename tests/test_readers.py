@@ -464,3 +464,21 @@ def test_errors_name_the_line_the_record_starts_on(tmp_path, case, reader, data,
         reader(p)
     assert (e.value.path, e.value.line) == (str(p), line), str(e.value)
     assert match in str(e.value), str(e.value)
+
+
+def test_an_empty_passage_is_scored_with_a_counted_warning_not_as_real_text(tmp_path, caplog):
+    """empty_text: keep stores the passage as ''; a re-ranker scores the pair (query, '') and says how many."""
+    from rankdistill.students.model import CrossEncoder
+    from rankdistill.students.rerank import rerank_frame
+
+    import pandas as pd
+
+    p = _write(tmp_path, "c.tsv", b"d1\tthe cat sat\nd2\t \nd3\ta dog ran\n")
+    out = tmp_path / "docs.sqlite"
+    build_collection({"kind": "local", "path": str(p), "format": None, "text_fields": ["text"]}, out)
+    run = pd.DataFrame({"qid": ["1"] * 3, "docno": ["d1", "d2", "d3"], "score": [3.0, 2.0, 1.0]})
+    with DocStore(out) as store, caplog.at_level(logging.WARNING):
+        model = CrossEncoder.load(str(Path(__file__).parent / "data" / "lightning_ir" / "bert"))  # a tiny fixture
+        scored = rerank_frame(model, run, {"1": "cat"}, store, None, source="r.run")
+    assert len(scored) == 3 and scored["score"].notna().all()
+    assert "r.run: 1 of 3 candidates have an empty passage" in caplog.text
