@@ -169,6 +169,54 @@ _IMPORTS = {"collection": ["rankdistill.datasets.build"],
             "evaluate": ["rankdistill.evaluate", "ir_measures"]}
 
 
+class _Sampler:
+    """Peak anonymous and file-backed resident memory of this process, sampled from /proc every 50 ms.
+
+    ``ru_maxrss`` (VmHWM) counts the pages of memory-mapped files a stage reads (PISA's index files, SQLite's
+    file) as well as what it allocates; only the anonymous part is memory the stage needs, the file-backed
+    part is page cache the kernel can drop."""
+
+    def __init__(self):
+        import threading
+
+        self.anon = self.file = 0.0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        try:
+            with open("/proc/self/status") as f:
+                kv = dict(line.split(":", 1) for line in f if line.startswith(("RssAnon", "RssFile", "RssShmem")))
+        except OSError:
+            return
+        self.anon = max(self.anon, int(kv.get("RssAnon", "0 kB").split()[0]) / 1024)
+        self.file = max(self.file, int(kv.get("RssFile", "0 kB").split()[0]) / 1024)
+
+    def _run(self):
+        while not self._stop.wait(0.05):
+            self._read()
+
+    def stop(self) -> tuple[float, float]:
+        self._stop.set()
+        self._t.join()
+        self._read()
+        return self.anon, self.file
+
+
+def _vm_hwm() -> float:
+    """This process's peak resident memory in MB (VmHWM: per address space, so unlike ``ru_maxrss`` it does
+    not start from the parent's size at fork, which a fork + exec inherits)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(stage: str, d: Path, threads: int) -> None:
     import importlib
     import logging
@@ -176,27 +224,32 @@ def _child(stage: str, d: Path, threads: int) -> None:
     logging.basicConfig(level=logging.WARNING)
     for m in _IMPORTS.get(stage, []):  # imports are not the stage's time (they are in its memory floor)
         importlib.import_module(m)
+    sampler = _Sampler()
     t = time.perf_counter()
     info = run_stage(stage, d, threads)
     info["wall_s"] = time.perf_counter() - t
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    info["peak_rss_mb"] = max(self_kb, kids_kb) / 1024
+    info["peak_anon_mb"], info["peak_file_mb"] = sampler.stop()
+    info["peak_rss_mb"] = max(_vm_hwm(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     print("RESULT " + json.dumps(info), flush=True)
 
 
 def _baseline_rss() -> float:
     """Peak RSS of a process that only imports what the stages import (the floor every stage pays)."""
-    code = ("import resource, rankdistill.datasets.build, rankdistill.retrieval.bm25, rankdistill.distill, "
-            "rankdistill.students.data, rankdistill.evaluate, pyterrier_pisa, ir_measures; "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    code = ("import rankdistill.datasets.build, rankdistill.retrieval.bm25, rankdistill.distill, "
+            "rankdistill.students.data, rankdistill.evaluate, pyterrier_pisa, ir_measures, sys; "
+            f"sys.path.insert(0, {str(HERE.parent)!r}); import scale; print(scale._vm_hwm())")
     return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
 def measure(n: int, queries: int, work: Path, threads: int, keep: bool = False) -> dict:
     d = work / f"n{n}"
     shutil.rmtree(d, ignore_errors=True)
-    data = make_data(n, queries, d)
+    p = subprocess.run([sys.executable, str(HERE), "--_generate", str(n), "--queries", str(queries), "--_dir", str(d)],
+                       capture_output=True, text=True)
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+    if p.returncode != 0 or not line:
+        raise SystemExit(f"generating {n} passages failed:\n{p.stderr[-3000:]}")
+    data = json.loads(line[-1][7:])
     rows = {"data": data, "stages": {}}
     for stage in STAGES:
         p = subprocess.run([sys.executable, str(HERE), "--_stage", stage, "--_dir", str(d), "--threads", str(threads)],
@@ -208,7 +261,8 @@ def measure(n: int, queries: int, work: Path, threads: int, keep: bool = False) 
         info["per_s"] = info["units"] / info["wall_s"] if info["wall_s"] > 0 else None
         rows["stages"][stage] = info
         print(f"  {n:>9} {stage:<10} {info['wall_s']:8.1f} s {info['per_s']:>10.0f} {info['unit']}/s "
-              f"{info['peak_rss_mb']:8.0f} MB RSS {info['disk_mb']:9.1f} MB disk", flush=True)
+              f"{info['peak_rss_mb']:8.0f} MB RSS ({info['peak_anon_mb']:.0f} anon, {info['peak_file_mb']:.0f} file) "
+              f"{info['disk_mb']:9.1f} MB disk", flush=True)
     if not keep:
         shutil.rmtree(d, ignore_errors=True)
     return rows
@@ -221,7 +275,7 @@ def exponents(a: dict, b: dict) -> dict:
     for s in STAGES:
         x, y = a["stages"][s], b["stages"][s]
         out[s] = {k: math.log(y[k] / x[k]) / math.log(nb / na) if x[k] > 0 and y[k] > 0 else None
-                  for k in ("wall_s", "peak_rss_mb", "disk_mb")}
+                  for k in ("wall_s", "peak_rss_mb", "peak_anon_mb", "disk_mb")}
         # above the floor every process pays (interpreter + imports): what the stage itself holds
         fa, fb = x["peak_rss_mb"] - a["floor_mb"], y["peak_rss_mb"] - b["floor_mb"]
         out[s]["rss_above_floor"] = math.log(fb / fa) / math.log(nb / na) if fa > 1 and fb > 1 else None
@@ -229,13 +283,14 @@ def exponents(a: dict, b: dict) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| passages | stage | wall s | throughput | peak RSS MB | disk MB |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| passages | stage | wall s | throughput | peak RSS MB | of it anonymous MB | disk MB |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         n = r["data"]["passages"]
         for s in STAGES:
             i = r["stages"][s]
             lines.append(f"| {n:,} | {s} | {i['wall_s']:.1f} | {i['per_s']:,.0f} {i['unit']}/s | "
-                         f"{i['peak_rss_mb']:,.0f} | {i['disk_mb']:,.1f} |")
+                         f"{i['peak_rss_mb']:,.0f} | {i['peak_anon_mb']:,.0f} | {i['disk_mb']:,.1f} |")
     return "\n".join(lines)
 
 
@@ -249,7 +304,11 @@ def main(argv=None) -> dict | None:
     ap.add_argument("--json", type=Path, default=None, help="write all figures here")
     ap.add_argument("--_stage", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--_dir", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--_generate", type=int, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a._generate:
+        print("RESULT " + json.dumps(make_data(a._generate, a.queries, a._dir)), flush=True)
+        return None
     if a._stage:
         _child(a._stage, a._dir, a.threads)
         return None
@@ -270,7 +329,7 @@ def main(argv=None) -> dict | None:
     print(table(results))
     for k, e in report["exponents"].items():
         print(f"growth exponents {k}: " + ", ".join(
-            f"{s} time {v['wall_s']:.2f} rss {v['peak_rss_mb']:.2f} (above floor "
+            f"{s} time {v['wall_s']:.2f} rss {v['peak_rss_mb']:.2f} anon {v['peak_anon_mb']:.2f} (rss above floor "
             f"{'-' if v['rss_above_floor'] is None else format(v['rss_above_floor'], '.2f')})" for s, v in e.items()))
     if a.json:
         a.json.write_text(json.dumps(report, indent=2))
