@@ -134,7 +134,11 @@ def run_stage(stage: str, d: Path, threads: int) -> dict:
         from rankdistill.retrieval.bm25 import retrieve
 
         out = d / "bm25.run"
+        before = _du(d / "index")
         units, unit = retrieve(d / "index", d / "queries.tsv", out, depth=100, threads=threads)["queries"], "queries"
+        # PISA compresses the index (and its WAND data) on first use, into the index folder: count it here
+        return {"units": int(units), "unit": unit, "disk_mb": (_du(out) + _du(d / "index") - before) / 1e6,
+                "output": str(out)}
     elif stage == "distill":
         from rankdistill.distill import build_distill_set
 
