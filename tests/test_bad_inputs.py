@@ -312,3 +312,29 @@ def test_a_missing_local_input_is_named_before_any_job(workflow_factory, tmp_pat
     out = p.stdout + p.stderr
     assert p.returncode != 0 and "Missing input files" in out
     assert str(tmp_path / "missing.tsv") in out or str(tmp_path / "gone.run") in out, out[-2000:]
+
+
+@pytest.mark.slow
+def test_unknown_docnos_drop_is_counted_in_the_jobs_log_and_json(workflow_factory, tmp_path):
+    """unknown_docnos: drop through the import_run rule: the rows are left out and counted in the job's
+    .json and log (the default, error, is the one-line failure above)."""
+    import json
+
+    corpus, queries, qrels, run = (tmp_path / n for n in ("c.jsonl", "q.tsv", "qrels.txt", "r.run"))
+    corpus.write_bytes(b'{"docno": "a", "text": "alpha"}\n{"docno": "b", "text": "beta"}\n')
+    queries.write_bytes(b"1\talpha\n2\tbeta\n")
+    qrels.write_bytes(b"1 0 a 1\n2 0 b 1\n")
+    run.write_bytes(b"1 Q0 a 1 2.0 t\n1 Q0 zzz 2 1.0 t\n2 Q0 b 1 1.0 t\n2 Q0 zzz 2 0.5 t\n")
+    cfg = {
+        "collection": {"kind": "local", "path": str(corpus)},
+        "query_sets": {"t": {"kind": "local", "queries": str(queries), "qrels": str(qrels)}},
+        "first_stages": {"pub": {"kind": "import", "runs": {"t": str(run)}, "unknown_docnos": "drop"}},
+        "evaluation": {"query_sets": ["t"], "first_stages": ["pub"], "baseline": "pub"},
+    }
+    wf = workflow_factory(cfg)
+    wf.snakemake("results/first_stage/pub/t.run")
+    stats = json.loads((wf.root / "results/first_stage/pub/t.import.json").read_text())
+    assert (stats["unknown_docnos"], stats["unknown_rows"], stats["written"]) == (1, 2, 2)
+    assert read_run(wf.root / "results/first_stage/pub/t.run")["docno"].tolist() == ["a", "b"]
+    log = (wf.root / "results/logs/first_stage/pub/t.log").read_text()
+    assert "dropped 2 rows whose 1 docnos are not in the collection" in log

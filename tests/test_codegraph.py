@@ -115,3 +115,26 @@ def test_dag_of_the_paper_config_imports_no_heavy_library(tmp_path):
     assert "rerank" in p.stdout and "train_student" in p.stdout  # the DAG really was built
     line = next(x for x in p.stderr.splitlines() if x.startswith("HEAVY:"))
     assert line == "HEAVY:", f"building the DAG imported {line[6:]}"
+
+
+def test_plain_import_statements_are_followed(tmp_path):
+    """Guard: ``import rankdistill.x`` and ``import rankdistill.x as y`` (also lazily, in a function) put x
+    and its parent packages in the closure, so an edit of x changes the code version of what imports it."""
+    pkg = tmp_path / "rankdistill"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "x.py").write_text("X = 1\n")
+    (pkg / "sub" / "y.py").write_text("Y = 1\n")
+    (pkg / "z.py").write_text("Z = 1\n")
+    (pkg / "a.py").write_text("import rankdistill.x\nimport rankdistill.sub.y as why\n\n"
+                              "def f():\n    import rankdistill.z as zed\n    return zed\n")
+    assert set(g.closure(["rankdistill.a"], root=pkg)) == {
+        "rankdistill.a", "rankdistill", "rankdistill.x", "rankdistill.sub", "rankdistill.sub.y", "rankdistill.z"}
+    before = g.code_version("rankdistill.a", root=pkg)
+    for name in ("x.py", "sub/y.py", "z.py"):
+        f = pkg / name
+        f.write_text(f.read_text() + "# an edit\n")
+        after = g.code_version("rankdistill.a", root=pkg)
+        assert after != before, name
+        before = after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -92,3 +93,20 @@ def test_every_rule_that_loads_a_model_has_its_fingerprint_param():
                       ("import_run", "source_file=imported_run_file"),
                       ("teacher_import", "source_file=imported_teacher_file")]:
         assert key in rules[name].split("output:", 1)[0], f"rule {name}: {key} is not an input"
+
+
+def test_a_same_size_edit_with_a_new_mtime_is_hashed_again(tmp_path):
+    """Guard: the cache key is (size, mtime_ns), not size alone: a same-size edit of a local model or
+    corpus file (new mtime) gives a new fingerprint, through the persisted cache of a later dry run too."""
+    f = tmp_path / "model.safetensors"
+    f.write_bytes(b"a" * 4096)
+    st = f.stat()
+    cache_file = tmp_path / "digests.json"
+    first = fingerprints(str(f), cache_file=cache_file)
+    f.write_bytes(b"b" * 4096)  # the same size
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a different modification time
+    assert f.stat().st_size == st.st_size
+    later = DigestCache(cache_file)  # a later dry run, reading the persisted cache
+    second = model_fingerprint(str(f), later)
+    assert second != first and second == "sha256:" + hashlib.sha256(b"b" * 4096).hexdigest()
+    assert fingerprints(str(f), cache_file=cache_file) == second  # the shared cache in the same process too

@@ -9,6 +9,7 @@ other exception.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -142,6 +143,61 @@ def test_empty_texts_are_a_counted_warning(tmp_path, caplog):
     assert "2 document(s) have empty text (first on line 2)" in caplog.text
 
 
+_EMPTY = {
+    "jsonl": b'{"docno": "d1", "text": "text"}\n{"docno": "d2", "text": "  "}\n{"docno": "d3", "text": "more"}\n',
+    "tsv": b"d1\ttext\nd2\t \t\nd3\tmore\n",
+    "trec": b"<DOC>\n<DOCNO>d1</DOCNO>\ntext\n</DOC>\n<DOC>\n<DOCNO>d2</DOCNO>\n\n</DOC>\n<DOC>\n<DOCNO>d3</DOCNO>\n"
+            b"more\n</DOC>\n",
+}
+_EMPTY_LINE = {"jsonl": 2, "tsv": 2, "trec": 5}
+
+
+def _build(tmp_path, fmt: str, policy: str | None):
+    p = _write(tmp_path, f"c.{fmt}", _EMPTY[fmt])
+    spec = {"kind": "local", "path": str(p), "format": None, "text_fields": ["text"]}
+    if policy is not None:
+        spec["empty_text"] = policy
+    out = tmp_path / "docs.sqlite"
+    return p, out, build_collection(spec, out)
+
+
+@pytest.mark.parametrize("fmt", list(_EMPTY))
+def test_empty_passages_are_kept_with_a_counted_warning_by_default(tmp_path, fmt, caplog):
+    with caplog.at_level(logging.WARNING):
+        p, out, n = _build(tmp_path, fmt, None)
+    assert n == 3
+    assert f"1 document(s) have empty text (first 'd2' at {p}:{_EMPTY_LINE[fmt]}); kept as empty strings" in caplog.text
+    with DocStore(out) as store:
+        assert store.text("d2") == "" and store._con.execute("SELECT value FROM meta WHERE key='empty'").fetchone() == ("1",)
+
+
+@pytest.mark.parametrize("fmt", list(_EMPTY))
+def test_empty_passages_can_be_dropped(tmp_path, fmt, caplog):
+    with caplog.at_level(logging.WARNING):
+        p, out, n = _build(tmp_path, fmt, "drop")
+    assert n == 2 and "dropped (empty_text: drop)" in caplog.text
+    with DocStore(out) as store:
+        assert len(store) == 2 and [d["docno"] for d in store] == ["d1", "d3"] and "d2" not in store
+
+
+@pytest.mark.parametrize("fmt", list(_EMPTY))
+def test_empty_passages_can_be_an_error_naming_the_line(tmp_path, fmt):
+    with pytest.raises(InputError, match="document 'd2' has empty text") as e:
+        _build(tmp_path, fmt, "error")
+    assert e.value.path == str(tmp_path / f"c.{fmt}") and e.value.line == _EMPTY_LINE[fmt]
+    assert not (tmp_path / "docs.sqlite").exists()
+
+
+def test_empty_text_policy_is_in_the_schema_with_keep_as_default():
+    from conftest import tiny_config
+
+    cfg = tiny_config(collections={"ood": {"kind": "local", "path": "c.tsv"}, "web": {"kind": "irds", "id": "x"}})
+    got = rdconfig.validate(cfg)["collections"]
+    assert got["ood"]["empty_text"] == got["web"]["empty_text"] == "keep"
+    with pytest.raises(ConfigError, match="empty_text"):
+        rdconfig.validate(tiny_config(collections={"ood": {"kind": "local", "path": "c.tsv", "empty_text": "skip"}}))
+
+
 def _store(tmp_path, *files) -> DocStore:
     out = tmp_path / "docs.sqlite"
     build_collection({"kind": "local", "path": [str(f) for f in files], "format": None, "text_fields": ["text"]}, out)
@@ -211,6 +267,54 @@ def test_imported_run_with_known_docnos_imports(tmp_path, small_store):
     run = _write(tmp_path, "r.run", b"1 Q0 d1 1 3.0 t\n1 Q0 d2 2 2.0 t\n")
     stats = import_run(str(run), tmp_path / "out.run", docstore=small_store)
     assert stats["written"] == 2 and read_run(tmp_path / "out.run")["docno"].tolist() == ["d1", "d2"]
+
+
+_UNKNOWN_RUN = (b"1 Q0 d1 1 3.0 t\n1 Q0 made-up 2 2.5 t\n1 Q0 d2 3 2.0 t\n2 Q0 other 1 4.0 t\n"
+                b"2 Q0 made-up 2 3.0 t\n2 Q0 d3 3 1.0 t\n")
+
+
+def test_unknown_docnos_are_counted_over_the_whole_run(tmp_path, small_store):
+    """The error names the first line with an unknown docno and counts all of them (docnos and rows)."""
+    run = _write(tmp_path, "r.run", _UNKNOWN_RUN)
+    with pytest.raises(InputError) as e:
+        import_run(str(run), tmp_path / "out.run", docstore=small_store, unknown_docnos="error")
+    assert e.value.line == 2 and e.value.path == str(run)
+    assert "docno 'made-up' is not in the collection" in str(e.value)
+    assert "2 unknown docnos in 3 rows" in str(e.value), str(e.value)
+    assert not (tmp_path / "out.run").exists()
+
+
+def test_unknown_docnos_drop_leaves_them_out_before_ranks_and_depth(tmp_path, small_store, caplog):
+    run = _write(tmp_path, "r.run", _UNKNOWN_RUN)
+    summary = tmp_path / "out.json"
+    with caplog.at_level(logging.WARNING):
+        stats = import_run(str(run), tmp_path / "out.run", docstore=small_store, unknown_docnos="drop", depth=2,
+                           summary=summary)
+    assert (stats["unknown_docnos"], stats["unknown_rows"]) == (2, 3)
+    assert "dropped 3 rows whose 2 docnos are not in the collection" in caplog.text
+    got = read_run(tmp_path / "out.run")
+    assert got[["qid", "docno", "rank"]].values.tolist() == [["1", "d1", 1], ["1", "d2", 2], ["2", "d3", 1]]
+    saved = json.loads(summary.read_text())
+    assert saved["unknown_docnos"] == 2 and saved["unknown_rows"] == 3 and saved["unknown_docnos_policy"] == "drop"
+
+
+def test_unknown_docnos_policy_defaults_to_error_in_the_schema():
+    from rankdistill import config as rdconfig
+    from rankdistill.config.plan import Plan
+    from types import SimpleNamespace
+
+    from conftest import tiny_config
+
+    cfg = tiny_config()
+    cfg["first_stages"]["pub"] = {"kind": "import", "runs": {"test-a": "a.run"}}
+    cfg["teachers"] = {"pubt": {"kind": "import", "runs": {"bm25": {"train": "t.run"}}, "unknown_docnos": "drop"}}
+    plan = Plan(rdconfig.validate(cfg))
+    assert plan.imported_run(SimpleNamespace(first_stage="pub", query_set="test-a"))["unknown_docnos"] == "error"
+    wc = SimpleNamespace(teacher="pubt", first_stage="bm25", query_set="train")
+    assert plan.imported_teacher_run(wc)["unknown_docnos"] == "drop"
+    cfg["first_stages"]["pub"]["unknown_docnos"] = "ignore"
+    with pytest.raises(ConfigError, match="unknown_docnos"):
+        rdconfig.validate(cfg)
 
 
 def test_imported_duplicate_names_both_lines(tmp_path):
@@ -303,3 +407,78 @@ def test_a_run_line_round_trips_or_is_rejected(qid, docno, score):
             return
         df = read_run(p)
         assert (df["qid"].iloc[0], df["docno"].iloc[0], df["score"].iloc[0]) == (qid, docno, float(score))
+
+
+# --- exact line numbers: the line where the offending record starts, in every format ---------------
+
+_TREC_DOCS = (b"<DOC>\r\n<DOCNO>a</DOCNO>\r\n<TITLE>t</TITLE>\r\nx\r\n</DOC>\r\n\r\n"
+              b"<DOC>\r\n<DOCNO>b</DOCNO>\r\ny\r\nmore\r\n</DOC>\r\n")  # 11 lines: the next record starts on 12
+_TOPICS = b"<top>\r\n<num> 1\r\n<title> a\r\n</top>\r\n\r\n"  # 5 lines
+
+# (format, reader, file contents after a BOM, the line the bad record starts on, text in the message)
+_LINE_CASES = [
+    ("run", read_run, b"\r\n1 Q0 d1 1 2.0 t\r\n\r\n1 Q0 d2 x 1.0 t\r\n", 4, "not an integer"),
+    ("run-duplicate", read_run, b"\r\n1 Q0 d1 1 2.0 t\r\n\r\n1 Q0 d2 2 1.0 t\r\n1 Q0 d1 3 0.5 t\r\n", 5,
+     "first seen on line 2"),
+    ("qrels", read_qrels, b"\r\n1 0 d1 1\r\n\r\n1 0 d2 high\r\n", 4, "relevance grade"),
+    ("queries", read_queries, b"\r\n1\tone\r\n\r\n1\tagain\r\n", 4, "first on line 2"),
+    ("topics", read_queries, _TOPICS + _TOPICS, 6, "duplicate topic number '1' (first on line 1)"),
+    ("jsonl", lambda p: list(iter_corpus(p, "jsonl")),
+     b'\r\n{"docno": "a", "text": "x"}\r\n\r\n{"docno": "b", "text": 3}\r\n', 4, "must be a string"),
+    ("tsv", lambda p: list(iter_corpus(p, "tsv")), b"\r\na\tx\r\n\r\nb no tab\r\n", 4, "expected 'docno<TAB>text'"),
+    ("trec-no-docno", lambda p: list(iter_corpus(p, "trec")), _TREC_DOCS + b"<DOC>\r\n<TEXT>z</TEXT>\r\n</DOC>\r\n",
+     12, "without <DOCNO>"),
+    ("trec-bad-docno", lambda p: list(iter_corpus(p, "trec")),
+     _TREC_DOCS + b"<DOC>\r\n\r\n<DOCNO>c\x07</DOCNO>\r\nz\r\n</DOC>\r\n", 12, "control character"),
+    ("trec-unclosed", lambda p: list(iter_corpus(p, "trec")), _TREC_DOCS + b"<DOC>\r\n<DOCNO>c</DOCNO>\r\nz\r\n",
+     12, "has no </DOC>"),
+    ("trec-duplicate", None, _TREC_DOCS + b"<DOC>\r\n<DOCNO>b</DOCNO>\r\nz\r\n</DOC>\r\n", 12,
+     "duplicate docno 'b' (first on line 7)"),
+    ("tsv-duplicate", None, b"\r\na\tx\r\n\r\nb\ty\r\na\tz\r\n", 5, "duplicate docno 'a' (first on line 2)"),
+    ("jsonl-duplicate", None, b'\r\n{"docno": "a", "text": "x"}\r\n\r\n{"docno": "a", "text": "x"}\r\n', 4,
+     "duplicate docno 'a' (first on line 2)"),
+    ("jsonl-empty-text", "error", b'\r\n{"docno": "a", "text": "x"}\r\n\r\n{"docno": "b", "text": " "}\r\n', 4,
+     "has empty text"),
+    ("trec-empty-text", "error", _TREC_DOCS + b"<DOC>\r\n<DOCNO>c</DOCNO>\r\n\r\n</DOC>\r\n", 12, "has empty text"),
+    ("import", "import", b"\r\n1 Q0 d1 1 2.0 t\r\n\r\n1 Q0 zz 2 1.0 t\r\n1 Q0 yy 3 0.5 t\r\n", 4,
+     "2 unknown docnos in 2 rows"),
+]
+_EXT = {"run": "run", "qrels": "txt", "queries": "tsv", "topics": "trec", "jsonl": "jsonl", "tsv": "tsv",
+        "trec": "trec", "import": "run"}
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("case, reader, data, line, match", _LINE_CASES, ids=[c[0] for c in _LINE_CASES])
+def test_errors_name_the_line_the_record_starts_on(tmp_path, case, reader, data, line, match, gz, small_store):
+    """With a BOM, CRLF line ends, blank lines and multi-line records before it (and through gzip)."""
+    fmt = case.split("-")[0]
+    p = _write(tmp_path, f"f.{_EXT[fmt]}" + (".gz" if gz else ""), BOM + data)
+    spec = {"kind": "local", "path": str(p), "format": fmt, "text_fields": ["text"]}
+    if reader is None:
+        reader = lambda p: build_collection(spec, tmp_path / "docs.sqlite")  # noqa: E731
+    elif reader == "error":
+        reader = lambda p: build_collection({**spec, "empty_text": "error"}, tmp_path / "docs.sqlite")  # noqa: E731
+    elif reader == "import":
+        reader = lambda p: import_run(str(p), tmp_path / "out.run", docstore=small_store)  # noqa: E731
+    with pytest.raises(InputError) as e:
+        reader(p)
+    assert (e.value.path, e.value.line) == (str(p), line), str(e.value)
+    assert match in str(e.value), str(e.value)
+
+
+def test_an_empty_passage_is_scored_with_a_counted_warning_not_as_real_text(tmp_path, caplog):
+    """empty_text: keep stores the passage as ''; a re-ranker scores the pair (query, '') and says how many."""
+    from rankdistill.students.model import CrossEncoder
+    from rankdistill.students.rerank import rerank_frame
+
+    import pandas as pd
+
+    p = _write(tmp_path, "c.tsv", b"d1\tthe cat sat\nd2\t \nd3\ta dog ran\n")
+    out = tmp_path / "docs.sqlite"
+    build_collection({"kind": "local", "path": str(p), "format": None, "text_fields": ["text"]}, out)
+    run = pd.DataFrame({"qid": ["1"] * 3, "docno": ["d1", "d2", "d3"], "score": [3.0, 2.0, 1.0]})
+    with DocStore(out) as store, caplog.at_level(logging.WARNING):
+        model = CrossEncoder.load(str(Path(__file__).parent / "data" / "lightning_ir" / "bert"))  # a tiny fixture
+        scored = rerank_frame(model, run, {"1": "cat"}, store, None, source="r.run")
+    assert len(scored) == 3 and scored["score"].notna().all()
+    assert "r.run: 1 of 3 candidates have an empty passage" in caplog.text

@@ -28,8 +28,15 @@ log = logging.getLogger(__name__)
 
 
 def natural_key(qid: str):
-    """Sort key: numeric ids numerically, others as strings (numbers first)."""
-    return (0, int(qid), "") if qid.isdigit() else (1, 0, qid)
+    """Sort key: numeric ids numerically, others as strings (numbers first).
+
+    Numeric means ASCII digits only (``"²"`` and ``"٣"`` are ``isdigit`` but ``int`` fails on the first), of
+    any length (no ``int`` conversion: a 5000-digit id would exceed Python's int-string limit); ``"01"`` and
+    ``"1"`` compare equal, as their values do."""
+    if qid.isdigit() and qid.isascii():
+        s = qid.lstrip("0")
+        return (0, len(s), s, "")
+    return (1, 0, "", qid)
 
 
 def iter_run(path: str | os.PathLike) -> Iterator[tuple[int, str, str, int, float]]:

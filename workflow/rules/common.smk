@@ -18,7 +18,13 @@ from rankdistill.codegraph import (
 )  # noqa: E402
 from rankdistill.config.plan import Plan  # noqa: E402
 from rankdistill.config.loading import validate  # noqa: E402
-from rankdistill.config.views import OWN_RUN, SYSTEM_SECTIONS, distill_first_stages, distill_query_sets, system_kind  # noqa: E402
+from rankdistill.config.views import (
+    OWN_RUN,
+    SYSTEM_SECTIONS,
+    distill_first_stages,
+    distill_query_sets,
+    system_kind,
+)  # noqa: E402
 from rankdistill.workflow import cap_local_cores, per_attempt, stop_jobs_on_signals  # noqa: E402
 
 validate(config)
@@ -219,8 +225,10 @@ def _generated_exclude_files(spec):
 def generated_query_inputs(wildcards):
     """A generated query set's collection, the files of its ``exclude`` entries and its ``openings`` query set."""
     spec = config["query_sets"][wildcards.query_set]
-    inputs = {"docstore": docstore_of(wildcards.query_set),
-              "exclude": [f for _, f, _ in _generated_exclude_files(spec)]}
+    inputs = {
+        "docstore": docstore_of(wildcards.query_set),
+        "exclude": [f for _, f, _ in _generated_exclude_files(spec)],
+    }
     if spec.get("openings"):
         inputs["openings"] = query_file(spec["openings"])
     return inputs

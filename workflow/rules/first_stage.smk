@@ -190,6 +190,7 @@ rule import_run:
         source_file=imported_run_file,
     output:
         run=R("first_stage/{first_stage}/{query_set}.run"),
+        summary=R("first_stage/{first_stage}/{query_set}.import.json"),
     log:
         R("logs/first_stage/{first_stage}/{query_set}.log"),
     benchmark:

@@ -99,6 +99,7 @@ rule teacher_import:
         source_file=imported_teacher_file,
     output:
         run=R("teacher/{teacher}/{first_stage}/{query_set}.run"),
+        summary=R("teacher/{teacher}/{first_stage}/{query_set}.json"),
     log:
         R("logs/teacher/{teacher}/{first_stage}/{query_set}.log"),
     benchmark:

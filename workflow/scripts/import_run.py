@@ -4,4 +4,5 @@ from rankdistill.workflow import run
 
 s = ImportSettings(**snakemake.params.settings)
 run(snakemake, import_run, s.source, snakemake.output.run, queries=snakemake.input.queries, depth=s.depth,
-    cache_dir=snakemake.params.cache_dir, docstore=snakemake.input.docstore, tag=snakemake.wildcards.first_stage)
+    cache_dir=snakemake.params.cache_dir, docstore=snakemake.input.docstore, tag=snakemake.wildcards.first_stage,
+    unknown_docnos=s.unknown_docnos, summary=snakemake.output.summary)

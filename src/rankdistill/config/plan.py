@@ -171,7 +171,7 @@ class Plan:
         if qs not in fs["runs"]:
             raise ConfigError(f"first stage {name!r} (kind import) has no run for query set {qs!r}; add "
                               f"first_stages.{name}.runs.{qs}")
-        return ImportSettings(source=_canonical(fs["runs"][qs]), depth=fs["depth"]).asdict()
+        return ImportSettings(source=_canonical(fs["runs"][qs]), depth=fs["depth"], unknown_docnos=fs["unknown_docnos"]).asdict()
 
     def imported_teacher_run(self, wildcards) -> dict:
         """An ``import`` teacher's run of one (first stage, query set)."""
@@ -181,7 +181,7 @@ class Plan:
         if src is None:
             raise ConfigError(f"teacher {name!r} (kind import) has no run for first stage {fs!r} and query set "
                               f"{qs!r}; add teachers.{name}.runs.{fs}.{qs}")
-        return ImportSettings(source=_canonical(src), depth=t["depth"]).asdict()
+        return ImportSettings(source=_canonical(src), depth=t["depth"], unknown_docnos=t["unknown_docnos"]).asdict()
 
     def teacher(self, wildcards) -> dict:
         name = wildcards.teacher

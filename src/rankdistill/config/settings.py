@@ -151,6 +151,7 @@ class ImportSettings(FirstStageSettings):
     kinds: ClassVar[tuple[str, ...]] = ("import",)
     source: Any
     depth: int
+    unknown_docnos: str
 
 
 # --- teacher, distillation, training, re-ranking --------------------------------------------------

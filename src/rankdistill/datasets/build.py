@@ -44,7 +44,7 @@ def build_collection(spec: dict, out: str | os.PathLike) -> int:
     from .docstore import TITLE_FORMAT
 
     n = build_docstore(tqdm(iter_collection(spec), desc="documents", unit="doc", mininterval=5), out, describe(spec),
-                       title_format=spec.get("title_format") or TITLE_FORMAT)
+                       title_format=spec.get("title_format") or TITLE_FORMAT, empty_text=spec.get("empty_text", "keep"))
     log.info("wrote %d documents to %s", n, out)
     return n
 

@@ -43,11 +43,20 @@ def check_title_format(title_format: str) -> str:
     return title_format
 
 
+EMPTY_TEXT = ("keep", "drop", "error")
+
+
 def build_docstore(docs: Iterable[Mapping[str, str]], path: str | os.PathLike, source: str = "",
-                   title_format: str = TITLE_FORMAT) -> int:
+                   title_format: str = TITLE_FORMAT, empty_text: str = "keep") -> int:
     """Stream ``{"docno", "text"}`` records (optionally ``"title"``) into a new store at ``path``; returns the count.
 
     ``title_format`` is how :meth:`DocStore.get_many` joins a title and its text (kept in the store).
+
+    A document whose text and title are both empty (after whitespace is folded) is handled by
+    ``empty_text``: ``"keep"`` stores it (an empty string) and logs one warning with the count and
+    the first one's place, ``"drop"`` leaves it out (counted in the same warning), ``"error"``
+    raises an :class:`InputError` naming its file and line. The count is kept in the store's
+    ``meta`` table (``empty``, and ``empty_dropped``).
 
     Records may say where they come from (``"file"``, ``"line"``, as the local readers do). An
     empty docno is an error. A docno seen twice is an error naming both places, except when the two
@@ -57,6 +66,9 @@ def build_docstore(docs: Iterable[Mapping[str, str]], path: str | os.PathLike, s
     """
     path = Path(path)
     check_title_format(title_format)
+    if empty_text not in EMPTY_TEXT:
+        raise ValueError(f"empty_text must be one of {EMPTY_TEXT}, got {empty_text!r}")
+    empty, first_empty = 0, None
     with atomic_path(path) as tmp:
         tmp.unlink()
         con = sqlite3.connect(tmp)
@@ -72,7 +84,18 @@ def build_docstore(docs: Iterable[Mapping[str, str]], path: str | os.PathLike, s
             docno = str(d["docno"]).strip()
             if not docno:
                 raise InputError(d.get("file") or source or path, f"document {n + 1} has an empty docno", d.get("line"))
-            batch.append((n, docno, " ".join(str(d.get("text", "")).split()), " ".join(str(d.get("title") or "").split())))
+            text, title = " ".join(str(d.get("text", "")).split()), " ".join(str(d.get("title") or "").split())
+            if not text and not title:
+                empty += 1
+                if first_empty is None:
+                    first_empty = (d.get("file") or source or str(path), d.get("line"), docno)
+                if empty_text == "error":
+                    con.close()
+                    raise InputError(first_empty[0], f"document {docno!r} has empty text (empty_text: error; keep "
+                                                     "or drop it instead)", first_empty[1])
+                if empty_text == "drop":
+                    continue
+            batch.append((n, docno, text, title))
             f = d.get("file")
             where.append((n, files.setdefault(f, len(files)) if f else None, d.get("line")))
             n += 1
@@ -97,8 +120,15 @@ def build_docstore(docs: Iterable[Mapping[str, str]], path: str | os.PathLike, s
         con.execute("INSERT INTO meta VALUES ('count', ?)", (str(n),))
         con.execute("INSERT INTO meta VALUES ('source', ?)", (source,))
         con.execute("INSERT INTO meta VALUES ('title_format', ?)", (title_format,))
+        con.execute("INSERT INTO meta VALUES ('empty', ?)", (str(empty),))
+        con.execute("INSERT INTO meta VALUES ('empty_dropped', ?)", (str(empty if empty_text == "drop" else 0),))
         con.commit()
         con.close()
+    if empty:
+        f, line, docno = first_empty
+        what = "dropped" if empty_text == "drop" else "kept as empty strings"
+        log.warning("%s: %d document(s) have empty text (first %r at %s%s); %s (empty_text: %s)", source or path,
+                    empty, docno, f, f":{line}" if line is not None else "", what, empty_text)
     return n
 
 

@@ -25,12 +25,7 @@ def _clean(text: str) -> str:
 def read_queries(path: str | os.PathLike) -> pd.DataFrame:
     """Read queries as a DataFrame ``qid, query``: TSV ``qid<TAB>text``, or TREC ``<top>`` topics."""
     path = Path(path)
-    head = []
-    for _, line in iter_lines(path, "queries file"):
-        head.append(line.lower())
-        if sum(map(len, head)) > 4096:
-            break
-    if any("<top>" in h or "<num>" in h for h in head):
+    if _is_topics(path):
         return _read_trec_topics(path)
     qids, texts, seen = [], [], {}
     for lineno, line in iter_lines(path, "queries file"):
@@ -51,6 +46,16 @@ def read_queries(path: str | os.PathLike) -> pd.DataFrame:
     if not qids:
         raise InputError(path, "queries file is empty")
     return pd.DataFrame({"qid": qids, "query": texts})
+
+
+def _is_topics(path: Path) -> bool:
+    """TREC topics start (after blank lines) with ``<top>`` (or ``<num>``) and have no tab there; a TSV
+    query that mentions ``<num>`` or ``<top>`` in its text is still a TSV query."""
+    for _, line in iter_lines(path, "queries file"):
+        s = line.strip().lower()
+        if s:
+            return "\t" not in line and s.startswith(("<top>", "<num>"))
+    return False
 
 
 _TOP = re.compile(r"<top>(.*?)</top>", re.S | re.I)

@@ -267,47 +267,89 @@ def _read_chunk(p: Path) -> Iterator[tuple[str, str, float, int | None]]:
             yield q, d, float(s), int(where) if where else None
 
 
-class _KnownDocnos:
-    """Checks batches of docnos against the collection; an unknown one is an error naming its line."""
+UNKNOWN_DOCNOS = ("error", "drop")
+_MAX_UNKNOWN = 1_000_000  # distinct unknown docnos remembered (an error stops there: the run is not for this store)
 
-    def __init__(self, docstore, origin: str):
+
+class _KnownDocnos:
+    """Checks batches of docnos against the collection and remembers the unknown ones.
+
+    Every kept row is counted; at the end (:meth:`finish`) ``policy="error"`` raises one
+    :class:`InputError` naming the file, the first line with an unknown docno and how many docnos
+    (and rows) are unknown; ``"drop"`` keeps the set so the writer can leave those rows out.
+    """
+
+    def __init__(self, docstore, origin: str, policy: str = "error"):
         from ..datasets.docstore import DocStore
 
+        if policy not in UNKNOWN_DOCNOS:
+            raise ConfigError(f"unknown_docnos must be one of {UNKNOWN_DOCNOS}, got {policy!r}")
         self.store = docstore if isinstance(docstore, DocStore) else DocStore(docstore)
-        self.origin = origin
-        self.pending: dict[str, int | None] = {}
+        self.origin, self.policy = origin, policy
+        self.pending: dict[str, list] = {}  # docno -> [first line, rows], not yet looked up
+        self.unknown: dict[str, list] = {}  # docno -> [first line, rows], not in the store
         self.checked = 0
 
     def add(self, docno: str, where) -> None:
-        self.pending.setdefault(docno, where)
+        u = self.unknown.get(docno)
+        if u is not None:
+            u[1] += 1
+            return
+        p = self.pending.get(docno)
+        if p is not None:
+            p[1] += 1
+            return
+        self.pending[docno] = [where, 1]
         if len(self.pending) >= 100_000:
             self.flush()
 
     def flush(self) -> None:
         if not self.pending:
             return
-        lost = self.store.missing(self.pending)
         self.checked += len(self.pending)
-        if lost:
-            d = lost[0]
-            raise InputError(self.origin, f"docno {d!r} is not in the collection {self.store.path} ({len(lost)} of "
-                                          f"{len(self.pending)} docnos of this part of the run are unknown, e.g. "
-                                          f"{lost[:3]}); is the run for this collection?", self.pending[d])
+        for d in self.store.missing(self.pending):
+            self.unknown[d] = self.pending[d]
         self.pending.clear()
+        if self.policy == "error" and len(self.unknown) >= _MAX_UNKNOWN:
+            self._raise(at_least=True)
+
+    @property
+    def rows(self) -> int:
+        return sum(r for _, r in self.unknown.values())
+
+    def _raise(self, at_least: bool = False):
+        lines = [w for w, _ in self.unknown.values() if w is not None]
+        first = min(lines) if lines else None
+        d = next(k for k, v in self.unknown.items() if v[0] == first) if lines else next(iter(self.unknown))
+        more = "at least " if at_least else ""
+        n, rows = len(self.unknown), self.rows
+        raise InputError(self.origin, f"docno {d!r} is not in the collection {self.store.path}: {more}{n} unknown "
+                                      f"docno{'s' if n != 1 else ''} in {more}{rows} row{'s' if rows != 1 else ''} "
+                                      f"of the run (e.g. {list(self.unknown)[:3]}); is the run for this collection? "
+                                      "(unknown_docnos: drop leaves them out)", first)
+
+    def finish(self) -> None:
+        self.flush()
+        if self.unknown and self.policy == "error":
+            self._raise()
 
 
 def convert(rows: Iterator[tuple], out: str | os.PathLike, qids: set[str] | None = None,
             depth: int | None = None, tag: str = "import", origin: str = "run",
-            chunk_rows: int = _CHUNK_ROWS, docstore=None) -> dict:
+            chunk_rows: int = _CHUNK_ROWS, docstore=None, unknown_docnos: str = "error") -> dict:
     """Sort ``rows`` (qid, docno, score[, line]) into trec_eval order, cut to ``depth``, write a TREC run.
 
     An external merge sort: at most ``chunk_rows`` rows are held in memory. Only queries in
     ``qids`` (if given) are kept. A duplicate (qid, docno) is an :class:`InputError` naming both
-    lines; with ``docstore`` (a path or :class:`DocStore`), so is a kept row whose docno is not in
-    the collection.
+    lines. With ``docstore`` (a path or :class:`DocStore`) every kept docno is looked up:
+    ``unknown_docnos="error"`` makes any docno not in the collection an :class:`InputError` naming
+    the file, the first such line and how many docnos and rows are unknown; ``"drop"`` leaves those
+    rows out before ranks and ``depth`` are applied (counted in the returned ``unknown_docnos`` and
+    ``unknown_rows``).
     """
-    stats = {"rows": 0, "dropped_queries": set(), "queries": 0, "written": 0}
-    known = _KnownDocnos(docstore, origin) if docstore is not None else None
+    stats = {"rows": 0, "dropped_queries": set(), "queries": 0, "written": 0, "unknown_docnos": 0,
+             "unknown_rows": 0}
+    known = _KnownDocnos(docstore, origin, unknown_docnos) if docstore is not None else None
     with tempfile.TemporaryDirectory(prefix=".import-", dir=Path(out).parent if Path(out).parent.exists() else None) as td:
         folder = Path(td)
         chunks, buf = [], []
@@ -326,11 +368,15 @@ def convert(rows: Iterator[tuple], out: str | os.PathLike, qids: set[str] | None
                 chunks.append(_spill(buf, folder, len(chunks)))
                 buf = []
         if known is not None:
-            known.flush()
+            known.finish()
+            stats["unknown_docnos"], stats["unknown_rows"] = len(known.unknown), known.rows
+        drop = known.unknown if known is not None else {}
         merged = heapq.merge(*(_read_chunk(p) for p in chunks), sorted(buf, key=_key), key=_key)
         with atomic_open(out) as f:
             cur, rank, seen = None, 0, {}
             for q, d, s, where in merged:
+                if d in drop:
+                    continue
                 if q != cur:
                     cur, rank, seen = q, 0, {}
                     stats["queries"] += 1
@@ -352,18 +398,24 @@ def convert(rows: Iterator[tuple], out: str | os.PathLike, qids: set[str] | None
 
 def import_run(source, out: str | os.PathLike, queries: str | os.PathLike | None = None, depth: int | None = None,
                cache_dir: str | os.PathLike = DEFAULT_CACHE, tag: str = "import",
-               chunk_rows: int = _CHUNK_ROWS, docstore: str | os.PathLike | None = None) -> dict:
+               chunk_rows: int = _CHUNK_ROWS, docstore: str | os.PathLike | None = None,
+               unknown_docnos: str = "error", summary: str | os.PathLike | None = None) -> dict:
     """Fetch (cached, checksummed) and convert one source into the run file ``out``.
 
     ``docstore``: the collection's document store; every kept docno must be in it (the workflow
-    always passes it, so a run for another collection, or with made-up ids, is an error).
+    always passes it, so a run for another collection, or with made-up ids, is an error) unless
+    ``unknown_docnos="drop"``, which leaves such rows out and counts them (log and ``summary``).
+    ``summary``: a JSON file for the statistics (rows read, written, queries, unknown docnos/rows).
     """
     from ..datasets.queries import read_queries
 
     src, path = resolve(source, cache_dir)
     origin = str(path) if path is not None else f"irds:{src['irds']}"
     qids = set(read_queries(queries)["qid"]) if queries else None
-    stats = convert(iter_rows(src, path), out, qids, depth, tag, origin, chunk_rows, docstore)
+    stats = convert(iter_rows(src, path), out, qids, depth, tag, origin, chunk_rows, docstore, unknown_docnos)
+    if stats["unknown_docnos"]:
+        log.warning("%s: dropped %d rows whose %d docnos are not in the collection %s (unknown_docnos: drop)",
+                    origin, stats["unknown_rows"], stats["unknown_docnos"], docstore)
     if qids is not None:
         missing = len(qids) - stats["queries"]
         if missing:
@@ -371,5 +423,9 @@ def import_run(source, out: str | os.PathLike, queries: str | os.PathLike | None
         if stats["dropped_queries"]:
             log.info("dropped %d queries of %s that are not in the query set", stats["dropped_queries"], origin)
     log.info("imported %d rows (%d queries) from %s into %s", stats["written"], stats["queries"], origin, out)
+    if summary is not None:
+        from ..io import write_json
+
+        write_json(summary, {"source": origin, "unknown_docnos_policy": unknown_docnos, **stats})
     return stats
 

@@ -44,12 +44,14 @@ def rerank_frame(model: CrossEncoder, run: pd.DataFrame, queries: dict[str, str]
     parts = []
     stats_all = {"pairs": 0, "seconds": 0.0, "tokens": 0, "padded_tokens": 0}
     engine = None
+    empty = 0
     for b in range(0, len(qids), queries_per_block):
         block = run[run["qid"].isin(set(qids[b:b + queries_per_block]))]
         try:
             texts = docstore.get_many(block["docno"])
         except KeyError as e:
             raise InputError(source, f"passages missing from the document store: {e}") from None
+        empty += sum(1 for d in block["docno"] if not texts[d])
         st: dict = {}
         scores = score_pairs(model, [queries[q] for q in block["qid"]], [texts[d] for d in block["docno"]],
                              stats=st, **kwargs)
@@ -60,6 +62,9 @@ def rerank_frame(model: CrossEncoder, run: pd.DataFrame, queries: dict[str, str]
                                    "score": scores.astype(np.float64)}))
     if bar is not None:
         bar.close()
+    if empty:  # a collection built with empty_text: keep
+        log.warning("%s: %d of %d candidates have an empty passage; each is scored as the pair (query, empty "
+                    "text), not as real text", source, empty, len(run))
     if stats_all["seconds"] > 0:
         log.info("scored %d pairs in %.1f s (%.0f pairs/s, %s engine, %.1f%% padding)", stats_all["pairs"],
                  stats_all["seconds"], stats_all["pairs"] / stats_all["seconds"], engine,

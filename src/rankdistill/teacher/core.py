@@ -285,10 +285,13 @@ def rerank_run_file(
                                    max_new_tokens=max_new_tokens, stop_at_eos=stop_at_eos, convert_dir=convert_dir,
                                    threads=threads, openai=openai, tokenizer=tokenizer, window=window)
     store = DocStore(docstore)
+    empty: set[str] = set()
 
     def texts(docnos):  # title and text as rank_llm puts them in the prompt
         try:
-            return {d: P.doc_content(t, x) for d, (t, x) in store.get_docs(docnos).items()}
+            docs = store.get_docs(docnos)
+            empty.update(d for d, (t, x) in docs.items() if not t and not x)
+            return {d: P.doc_content(t, x) for d, (t, x) in docs.items()}
         except KeyError as e:
             raise InputError(run, f"documents missing from the collection {docstore}: {e}") from None
 
@@ -306,6 +309,9 @@ def rerank_run_file(
         log.info("window cache %s: %d entries", cache_dir, len(cache))
         ranking, outcome = rank_candidates(selected, qtext, cands, texts, backend_obj, settings, cache, progress)
     store.close()
+    if empty:  # a collection built with empty_text: keep
+        log.warning("%d candidate passages are empty; the teacher saw each as an empty passage in its window, not as "
+                    "real text", len(empty))
     write_run(ranking, out_run, tag=tag)
     st = outcome.stats
     result = {
