@@ -249,6 +249,15 @@ class Plan:
         engine = self.cross_encoder_engine(name)
         return self.path(f"cpu/{name}/{engine}") if engine in CPU_ENGINES else None
 
+    def export_info(self, wildcards) -> dict:
+        """What a trained student's model card says about its training (the export rule)."""
+        name = _name(wildcards, "student")
+        st = self._entry("students", name)
+        ds = self._entry("distill_sets", st["distill_set"])
+        return {"student": name, "distill_set": st["distill_set"], "teacher": ds.get("teacher") or ds.get("ranker"),
+                "query_set": ds.get("query_set"), "first_stage": ds.get("first_stage"),
+                "backbone": self.student_start(name)[1], "stage1": st.get("stage1"), "settings": self.student(wildcards)}
+
     def cpu_conversion(self, wildcards) -> dict:
         """The convert_cpu rule's settings: the model, its lengths and what changes the converted files."""
         from ..students.cpu import conversion_settings

@@ -12,8 +12,9 @@ converted once by :func:`convert` into a folder (the ``convert_cpu`` rule: ``res
   (``onnxruntime.transformers.optimizer.optimize_model``: Attention, SkipLayerNorm, BiasGelu, ...);
 * ``onnx-int8``: ``onnxruntime.quantization.quantize_dynamic`` (weights int8 per channel, activations
   quantized per batch at run time: no calibration data);
-* ``openvino``: ``openvino.convert_model`` of the fused fp32 ONNX file; ``openvino-int8``: of the int8 one
-  (OpenVINO runs its QDQ / integer ops as int8).
+* ``openvino``: ``openvino.convert_model`` of the fused fp32 ONNX file (fp32 inference precision, not the bf16
+  OpenVINO picks on CPUs with AVX512-BF16); ``openvino-int8`` is not built yet (OpenVINO has no kernels for ONNX
+  Runtime's fused int8 ops; its own int8 is static quantization calibrated with nncf) and says so.
 
 ``manifest.json`` records the source's content digest and the conversion settings; :func:`convert` returns at
 once when they match (a rerun converts nothing). :class:`CpuSession` runs the converted model on the batches of
@@ -65,6 +66,10 @@ def _installed(module: str) -> bool:
 
 def unavailable(engine: str) -> str | None:
     """Why ``engine`` cannot run here (``None`` when it can)."""
+    if engine == "openvino-int8":
+        # OpenVINO has no kernels for ONNX Runtime's fused int8 ops (QAttention, QEmbedLayerNormalization); its own
+        # int8 is static quantization (nncf) calibrated on local pairs: not built yet
+        return "engine 'openvino-int8' is not available yet (use onnx-int8: OpenVINO cannot run ONNX Runtime's int8 graph)"
     missing = [m for m in _NEEDS.get(engine, ()) if not _installed(m)]
     if missing:
         return f"engine {engine!r} needs {', '.join(missing)} (pip install 'rankdistill[cpu]')"
@@ -188,7 +193,7 @@ def _export(model, out: Path) -> tuple[Path, str]:
     return path, "text-classification" if model.seqcls else "feature-extraction"
 
 
-def _optimize(src: Path, dst: Path, config) -> None:
+def fuse(src: str | os.PathLike, dst: str | os.PathLike, config) -> None:
     """ONNX Runtime's transformer optimizer (fusions), falling back to the unfused graph for other types."""
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -233,7 +238,7 @@ def convert(model_ref: str, out: str | os.PathLike, engine: str, query_length: i
         raw = tmp / "export"
         onnx_path, task = _export(model, raw)
         fused = tmp / "model.onnx"
-        _optimize(onnx_path, fused, model.backbone.config)
+        fuse(onnx_path, fused, model.backbone.config)
         shutil.rmtree(raw)
         files = {"onnx": "model.onnx"}
         if engine.endswith("int8"):
