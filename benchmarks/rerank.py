@@ -12,7 +12,7 @@ timing each engine of ours ("padded" and "packed"; with --compile also under tor
 on a CPU: each of our engines (torch packed, ONNX Runtime fp32 / int8, OpenVINO fp32 / int8 where installed,
 rankdistill.students.cpu) against sentence-transformers' CrossEncoder backends (torch, onnx, onnx-qint8 from
 export_dynamic_quantized_onnx_model, openvino; each where installed), interleaved over --rounds, with the ratio of
-our fastest to theirs; ``--model`` times a trained student (ST then loads its export),
+our fastest to theirs; ``--model`` times a saved student of ours,
 
 and, on a GPU, useful TFLOP/s (only real tokens count: 2 x non-embedding params x tokens + the
 attention term) and their share of the card's bf16 dense peak.
@@ -94,8 +94,8 @@ def main() -> None:
     ap.add_argument("--doc-length", type=int, default=256)
     ap.add_argument("--compile", action="store_true", help="also time ours with torch.compile")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--model", default=None, help="a trained cross-encoder folder of ours (default: a fresh head on "
-                    "--model-config's backbone); sentence-transformers then loads its export (rankdistill.export)")
+    ap.add_argument("--model", default=None, help="CPU: a saved cross-encoder folder of ours on --model-config's "
+                    "backbone (default: a fresh head on it); sentence-transformers gets that backbone with its own head")
     ap.add_argument("--engines", nargs="*", default=None,
                     help="our engines to time (default on a CPU: packed and each CPU runtime that is installed)")
     ap.add_argument("--st-backends", nargs="*", default=None, choices=ST_BACKENDS,
@@ -113,7 +113,8 @@ def main() -> None:
     qs, ds, source = C.pairs(n)
     tmp = Path(tempfile.mkdtemp(prefix="rd-bench-"))
     backbone = C.backbone_folder(a.model_config, tmp)
-    ours = CrossEncoder.from_backbone(backbone, a.query_length, a.doc_length, seed=0)
+    ours = CrossEncoder.load(a.model) if a.model else CrossEncoder.from_backbone(backbone, a.query_length,
+                                                                                 a.doc_length, seed=0)
     ids, _ = ours.encode(qs, ds)
     lengths = [len(x) for x in ids]
     cfg = ours.backbone.config
@@ -194,14 +195,8 @@ def cpu_main(a, ours, backbone, tmp, qs, ds, n, bs, few, results, timed) -> None
         else:
             systems[f"ours {e}"] = lambda q, d, e=e: score_pairs(ours, q, d, device="cpu", engine=e, batch_size=bs)
     max_len = ours.settings.query_length + ours.settings.doc_length + 3 if ours.settings.query_length else 512
-    if a.model is None:
-        C.sentence_transformers_model(backbone, tmp, max_len)  # the same backbone weights, ST's head
-        st_folder = str(tmp / "st")
-    else:
-        from rankdistill.export import export_student
-
-        st_folder = str(tmp / "export")
-        export_student(a.model, st_folder, onnx=False)
+    C.sentence_transformers_model(backbone, tmp, max_len)  # the same backbone (architecture), ST's own head
+    st_folder = str(tmp / "st")
     backends = a.st_backends if a.st_backends is not None else list(ST_BACKENDS)
     for label, m in _st_systems(st_folder, max_len, backends, tmp).items():
         if isinstance(m, str):
