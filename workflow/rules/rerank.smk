@@ -4,6 +4,31 @@
 # share `rerank`; bi-encoders `rerank_dense`; score fusion `rerank_fusion`; ColBERT `rerank_colbert`.
 
 
+rule convert_cpu:
+    """A cross-encoder converted for a CPU runtime (ONNX Runtime / OpenVINO, fp32 or int8): rankdistill.students.cpu."""
+    input:
+        unpack(convert_cpu_inputs),
+    output:
+        model=directory(R("cpu/{student}/{engine}")),
+    log:
+        R("logs/cpu/{student}/{engine}.log"),
+    wildcard_constraints:
+        student=_alternatives(list(config.get("students", {})) + names_of_kind("rerankers", "cross-encoder", "stage1")),
+        engine="onnx|onnx-int8|openvino|openvino-int8",
+    params:
+        settings=PLAN.cpu_conversion,
+        model_files=rerank_model_files,
+        code=CODE("convert_cpu.py"),
+    threads: 1
+    resources:
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(60),
+    conda:
+        "../../envs/students.yaml"
+    script:
+        "../scripts/convert_cpu.py"
+
+
 rule rerank:
     input:
         unpack(rerank_inputs),

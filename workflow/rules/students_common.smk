@@ -103,7 +103,16 @@ def rerank_inputs(wildcards):
     folder = cross_encoder_folder(wildcards.student)
     if folder:
         inputs["model"] = folder
+    cpu = PLAN.cpu_model(wildcards.student)
+    if cpu:  # a CPU runtime's converted model (rule convert_cpu)
+        inputs["cpu_model"] = cpu
     return inputs
+
+
+def convert_cpu_inputs(wildcards):
+    """The folder of a cross-encoder this workflow trains (a released checkpoint is a param's fingerprint)."""
+    folder = cross_encoder_folder(wildcards.student)
+    return {"model": folder} if folder else {}
 
 
 def stage1_model_files(wildcards):

@@ -4,4 +4,5 @@ from rankdistill.workflow import run
 
 s = CrossEncoderRerankSettings(**snakemake.params.settings).kwargs()
 run(snakemake, rerank_run_file, s.pop("model"), snakemake.input.run, snakemake.input.queries, snakemake.input.docstore,
-    snakemake.output.run, tag=snakemake.wildcards.student, threads=snakemake.threads, **s)
+    snakemake.output.run, tag=snakemake.wildcards.student, threads=snakemake.threads,
+    cpu_model=snakemake.input.get("cpu_model"), **s)

@@ -30,6 +30,7 @@ from .settings import (  # noqa: F401  (re-exported: the settings of each stage)
     ColbertIndexSettings,
     ColbertRerankSettings,
     ColbertRetrieveSettings,
+    CpuConversionSettings,
     CrossEncoderRerankSettings,
     DenseIndexSettings,
     DenseRerankSettings,
@@ -231,8 +232,40 @@ class Plan:
             lengths = {"query_length": st.get("query_length"), "doc_length": st.get("doc_length")}
         else:  # a trained model's lengths are in its folder
             lengths = {"query_length": None, "doc_length": None}
+        inference["engine"] = self.cross_encoder_engine(name)
         return CrossEncoderRerankSettings(model=folder or st["model"], depth=depth or self.evaluation_spec["depth"],
                                           **lengths, **inference).asdict()
+
+    def cross_encoder_engine(self, name: str) -> str:
+        """The engine a cross-encoder's `inference.engine` means here (`auto`: onnx on a CPU with ONNX Runtime)."""
+        from ..students.cpu import resolve_engine
+
+        return resolve_engine(self.cross_encoder_entry(name)[1]["inference"]["engine"])
+
+    def cpu_model(self, name: str) -> str | None:
+        """The convert_cpu rule's folder a cross-encoder re-ranks with (None: a torch engine)."""
+        from ..students.cpu import CPU_ENGINES
+
+        engine = self.cross_encoder_engine(name)
+        return self.path(f"cpu/{name}/{engine}") if engine in CPU_ENGINES else None
+
+    def export_info(self, wildcards) -> dict:
+        """What a trained student's model card says about its training (the export rule)."""
+        name = _name(wildcards, "student")
+        st = self._entry("students", name)
+        ds = self._entry("distill_sets", st["distill_set"])
+        return {"student": name, "distill_set": st["distill_set"], "teacher": ds.get("teacher") or ds.get("ranker"),
+                "query_set": ds.get("query_set"), "first_stage": ds.get("first_stage"),
+                "backbone": self.student_start(name)[1], "stage1": st.get("stage1"), "settings": self.student(wildcards)}
+
+    def cpu_conversion(self, wildcards) -> dict:
+        """The convert_cpu rule's settings: the model, its lengths and what changes the converted files."""
+        from ..students.cpu import conversion_settings
+
+        s = self.cross_encoder_rerank(wildcards)
+        return CpuConversionSettings(model=s["model"], engine=wildcards.engine, query_length=s["query_length"],
+                                     doc_length=s["doc_length"], conversion=conversion_settings(wildcards.engine)
+                                     ).asdict()
 
     def reranker(self, wildcards) -> dict:
         """A bi-encoder / ColBERT re-ranker's settings (its kind's class in :data:`RERANKER_SETTINGS`)."""

@@ -273,6 +273,22 @@ class CrossEncoderRerankSettings(Settings):
 
 
 @dataclass(frozen=True)
+class CpuConversionSettings(Settings):
+    """A cross-encoder converted for a CPU runtime (the convert_cpu rule, rankdistill.students.cpu.convert)."""
+
+    model: str
+    engine: str  # onnx | onnx-int8 | openvino | openvino-int8
+    query_length: int | None
+    doc_length: int | None
+    conversion: dict  # rankdistill.students.cpu.conversion_settings(engine): what changes the files
+
+    def kwargs(self) -> dict:
+        d = self.asdict()
+        d.pop("conversion")
+        return d
+
+
+@dataclass(frozen=True)
 class DenseRerankSettings(Settings):
     section: ClassVar[str] = "rerankers"
     kinds: ClassVar[tuple[str, ...]] = ("dense",)

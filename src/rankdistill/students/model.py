@@ -478,6 +478,10 @@ class CrossEncoder(nn.Module):
         if self.seqcls:
             return self._activate(self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw).logits[:, 0])
         h = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kw).last_hidden_state
+        return self.pool_and_score(h, attention_mask)
+
+    def pool_and_score(self, h: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Scores from the backbone's last hidden states of a padded batch (pooling, then the head)."""
         p = self.settings.pooling
         if p == "first":
             pooled = h[:, 0]

@@ -76,8 +76,12 @@ def rerank_run_file(model: str, run: str | os.PathLike, queries: str | os.PathLi
                     out: str | os.PathLike, depth: int | None = 100, tag: str = "rankdistill",
                     device: str | None = None, precision: str = "auto", batch_size: int | None = None,
                     max_tokens: int | None = None, compile: bool = False, threads: int | None = None,
-                    query_length: int | None = None, doc_length: int | None = None, engine: str = "auto") -> None:
-    """Re-rank the top-``depth`` of ``run`` with the cross-encoder ``model`` and write the run ``out``."""
+                    query_length: int | None = None, doc_length: int | None = None, engine: str = "auto",
+                    cpu_model: str | os.PathLike | None = None) -> None:
+    """Re-rank the top-``depth`` of ``run`` with the cross-encoder ``model`` and write the run ``out``.
+
+    ``cpu_model``: the folder :func:`rankdistill.students.cpu.convert` wrote, for the CPU engines (``onnx``, ...).
+    """
     from ..datasets.docstore import DocStore
     from ..datasets.queries import read_queries
     from ..runs import read_run, write_run
@@ -88,9 +92,15 @@ def rerank_run_file(model: str, run: str | os.PathLike, queries: str | os.PathLi
     r = read_run(run)
     qs = read_queries(queries)
     qmap = dict(zip(qs["qid"].astype(str), qs["query"]))
+    session = None
+    if cpu_model is not None:
+        from .cpu import CpuSession, cpu_flags
+
+        session = CpuSession(cpu_model, threads=threads)
+        log.info("engine %s (%s; CPU %s)", session.engine, cpu_model, cpu_flags())
     with DocStore(docstore) as store:
         scored = rerank_frame(scorer, r, qmap, store, depth, source=str(run), device=device, precision=precision,
                               batch_size=batch_size, max_tokens=max_tokens, compile=compile, engine=engine,
-                              progress=True)
+                              progress=True, cpu_model=session, threads=threads)
     write_run(scored, out, tag=tag)
     log.info("wrote %s (%d queries, %d pairs)", out, scored["qid"].nunique(), len(scored))

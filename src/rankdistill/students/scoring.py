@@ -35,7 +35,8 @@ from .model import CrossEncoder, collate
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "bf16-autocast")
-ENGINES = ("auto", "padded", "packed")
+# torch engines, then the CPU runtimes of :mod:`rankdistill.students.cpu` (a converted model's folder)
+ENGINES = ("auto", "padded", "packed", "onnx", "onnx-int8", "openvino", "openvino-int8")
 
 
 def resolve_device(device: str | None = None) -> torch.device:
@@ -90,7 +91,7 @@ def _enable_packed(model: CrossEncoder, dev: torch.device, autocast) -> str | No
 
 
 def prepare(model: CrossEncoder, device: str | torch.device | None = None, precision: str = "auto",
-            compile: bool = False, engine: str = "auto"):
+            compile: bool = False, engine: str = "auto", cpu_model=None, threads: int | None = None):
     """Move ``model`` to the device in the inference precision and choose the engine.
 
     Returns ``(callable, device, autocast dtype, engine)``; the callable takes the engine's batches.
@@ -106,6 +107,21 @@ def prepare(model: CrossEncoder, device: str | torch.device | None = None, preci
     from ..hardware import resolve_precision
 
     precision = resolve_precision(precision, dev.type, what="inference.precision").value
+    from .cpu import CPU_ENGINES, CpuSession, cpu_forward, read_manifest
+
+    if engine == "auto" and cpu_model is not None and dev.type == "cpu":
+        engine = read_manifest(cpu_model)["key"]["engine"] if not isinstance(cpu_model, CpuSession) else cpu_model.engine
+    if engine in CPU_ENGINES:
+        if dev.type != "cpu":
+            raise ValueError(f"engine={engine!r} runs on a CPU, the device is {dev}")
+        if cpu_model is None:
+            raise ValueError(f"engine={engine!r} needs the converted model (cpu_model=: a folder of "
+                             "rankdistill.students.cpu.convert, the convert_cpu rule's output)")
+        session = cpu_model if isinstance(cpu_model, CpuSession) else CpuSession(cpu_model, threads=threads)
+        if session.engine != engine:
+            raise ValueError(f"{cpu_model} is converted for {session.engine!r}, not {engine!r}")
+        model.eval().to(dev).float()
+        return cpu_forward(model, session), dev, None, engine
     model.eval().to(dev)
     autocast = None
     if precision == "bf16":
@@ -207,22 +223,26 @@ def default_budget(device: torch.device) -> tuple[int, int]:
 def score_pairs(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str], device=None, precision: str = "auto",
                 batch_size: int | None = None, max_tokens: int | None = None, chunk: int = 8192,
                 compile: bool = False, engine: str = "auto", progress: bool = False,
-                stats: dict | None = None) -> np.ndarray:
+                stats: dict | None = None, cpu_model=None, threads: int | None = None) -> np.ndarray:
     """Scores (float32) of ``(queries[i], docs[i])`` in input order.
 
     ``engine``: "padded" (batches padded to their longest pair), "packed" (padding-free, see
-    :mod:`rankdistill.students.packed`) or "auto" (packed when the backbone supports it).
+    :mod:`rankdistill.students.packed`), "auto" (``cpu_model``'s engine when given on a CPU, else packed when
+    the backbone supports it), or a CPU runtime ("onnx", "onnx-int8", "openvino", "openvino-int8") with
+    ``cpu_model`` the folder :func:`rankdistill.students.cpu.convert` wrote (or a ``CpuSession``); the CPU
+    runtimes score the same length-sorted batches, each padded only to its longest pair.
     """
     n = len(queries)
     if n != len(docs):
         raise ValueError(f"{n} queries for {len(docs)} passages")
-    fn, dev, autocast, engine = prepare(model, device, precision, compile, engine)
+    fn, dev, autocast, engine = prepare(model, device, precision, compile, engine, cpu_model, threads)
     if n == 0:
         return np.zeros(0, dtype=np.float32)
     bs, mt = default_budget(dev)
     bs, mt = batch_size or bs, max_tokens or mt
     cuda = dev.type == "cuda"
     packed = engine == "packed"
+    multiple_of = 1 if engine not in ("padded", "packed") else 8  # CPU runtimes: no rounding up
     out = torch.empty(n, dtype=torch.float32, device=dev)
     tokens = 0
     padded = 0
@@ -237,7 +257,7 @@ def score_pairs(model: CrossEncoder, queries: Sequence[str], docs: Sequence[str]
     ctx = torch.autocast(dev.type, dtype=autocast) if autocast is not None else contextlib.nullcontext()
     with ctx:
         for pos, batch, real in iter_batches(model, queries, docs, chunk=chunk, batch_size=bs, max_tokens=mt, pin=cuda,
-                                             packed=packed):
+                                             packed=packed, multiple_of=multiple_of):
             extra = {"max_len": batch.pop("max_len")} if packed else {}
             batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
             scores = fn(**batch, **extra)
