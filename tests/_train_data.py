@@ -36,3 +36,15 @@ def make(folder: Path, queries: int = 6, passages: int = 10) -> dict:
     write_run(teacher, folder / "teacher.run")
     return {k: str(folder / v) for k, v in dict(docstore="docs.sqlite", queries="queries.tsv", qrels="qrels.txt",
                                                 run="first.run", teacher="teacher.run").items()}
+
+
+def make_with_distill_set(folder: Path, num_queries: int = 4, depth: int = 6) -> dict:
+    """:func:`make` plus a distillation set of the teacher's run (``distill_parquet`` / ``_run`` / ``_json``)."""
+    from rankdistill.distill import build_distill_set
+
+    d = make(folder / "data")
+    for k in ("parquet", "run", "json"):
+        d[f"distill_{k}"] = str(folder / f"ds.{k}")
+    build_distill_set(d["teacher"], d["run"], d["queries"], d["distill_parquet"], d["distill_run"], d["distill_json"],
+                      num_queries=num_queries, depth=depth, name="ds")
+    return d

@@ -102,15 +102,8 @@ def test_describe_names_the_cpu_and_its_bf16():
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    from rankdistill.distill import build_distill_set
-
     folder = tmp_path_factory.mktemp("hw")
-    d = _train_data.make(folder / "data")
-    for k in ("parquet", "run", "json"):
-        d[f"distill_{k}"] = str(folder / f"ds.{k}")
-    build_distill_set(d["teacher"], d["run"], d["queries"], d["distill_parquet"], d["distill_run"], d["distill_json"],
-                      num_queries=4, depth=6, name="ds")
-    return d
+    return _train_data.make_with_distill_set(folder)
 
 
 def _train(bert_tiny, d, out, precision):

@@ -15,7 +15,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _train_data  # noqa: E402
 
 from rankdistill.datasets.queries import read_qrels, read_queries  # noqa: E402
-from rankdistill.distill import build_distill_set  # noqa: E402
 from rankdistill.students.data import Stage1Data, Stage2Data, _step_queries  # noqa: E402
 from rankdistill.students.train import train_stage1, train_stage2  # noqa: E402
 
@@ -23,12 +22,7 @@ from rankdistill.students.train import train_stage1, train_stage2  # noqa: E402
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("train")
-    d = _train_data.make(folder / "data")
-    for k in ("parquet", "run", "json"):
-        d[f"distill_{k}"] = str(folder / f"ds.{k}")
-    build_distill_set(d["teacher"], d["run"], d["queries"], d["distill_parquet"], d["distill_run"], d["distill_json"],
-                      num_queries=4, depth=6, name="ds")
-    return d
+    return _train_data.make_with_distill_set(folder)
 
 
 def _weights(folder):
