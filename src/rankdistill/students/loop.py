@@ -266,7 +266,6 @@ def fit(model, data, settings: TrainSettings, total_steps: int, texts: Callable[
     if metrics_path.exists() and start > 0:
         rows = [r for r in csv.DictReader(open(metrics_path)) if int(r["step"]) <= start]
     pad = model.pairs.pad_id
-    from .model import collate
 
     bar = tqdm(total=total_steps, initial=start, unit="step", desc=describe.get("name", "train"), mininterval=2,
                disable=not accelerator.is_main_process)
