@@ -336,11 +336,3 @@ def cpu_forward(model, session: CpuSession):
         return model.pool_and_score(out, attention_mask)
 
     return fn
-
-
-def score_cpu(model, folder: str | os.PathLike, queries: Sequence[str], docs: Sequence[str], threads: int | None = None):
-    """Convenience: scores of ``(queries[i], docs[i])`` with the converted model in ``folder``."""
-    from .scoring import score_pairs
-
-    return score_pairs(model, queries, docs, device="cpu", engine=read_manifest(folder)["key"]["engine"],
-                       cpu_model=folder, threads=threads)
