@@ -149,7 +149,7 @@ def test_the_default_trains_its_bert_tiny_students_one_thread_each(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "results/table.tex",
-                          "--directory", str(tmp_path), "--snakefile", str(root / "Snakefile"),
+                          "--directory", str(tmp_path), "--snakefile", str(root / "workflow" / "Snakefile"),
                           "--configfile", str(root / "config" / "config.yaml")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -13,14 +13,14 @@ rule export_student:
         R("logs/export/{student}.log"),
     wildcard_constraints:
         student=_alternatives(names_of_kind("students", "trained")),
-    params:
-        info=PLAN.export_info,
-        code=CODE("export_student.py"),
+    conda:
+        "../../envs/students.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
-    conda:
-        "../../envs/students.yaml"
+    params:
+        info=PLAN.export_info,
+        code=CODE("export_student.py"),
     script:
         "../scripts/export_student.py"

@@ -15,16 +15,16 @@ rule convert_cpu:
     wildcard_constraints:
         student=_alternatives(list(config.get("students", {})) + names_of_kind("rerankers", "cross-encoder", "stage1")),
         engine="onnx|onnx-int8|openvino|openvino-int8",
-    params:
-        settings=PLAN.cpu_conversion,
-        model_files=rerank_model_files,
-        code=CODE("convert_cpu.py"),
+    conda:
+        "../../envs/students.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
-    conda:
-        "../../envs/students.yaml"
+    params:
+        settings=PLAN.cpu_conversion,
+        model_files=rerank_model_files,
+        code=CODE("convert_cpu.py"),
     script:
         "../scripts/convert_cpu.py"
 

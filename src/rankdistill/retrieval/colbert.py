@@ -306,7 +306,7 @@ def search_embeddings(index: str | os.PathLike, qemb: np.ndarray, depth: int, qu
 # --- workflow entry points ----------------------------------------------------------------
 
 def build_index(docstore: str | os.PathLike, out: str | os.PathLike, model: str, doc_length: int | None = None,
-                batch_size: int = 32, shard_size: int = 25_000, threads: int = 1, device: str | None = None) -> dict:
+                batch_size: int | None = None, shard_size: int = 25_000, threads: int = 1, device: str | None = None) -> dict:
     """Encode every passage into float16 token-embedding shards in the folder ``out``."""
     encoders.set_threads(threads)
     enc = ColBERT(model, doc_length=doc_length, batch_size=batch_size, device=device)
@@ -315,7 +315,7 @@ def build_index(docstore: str | os.PathLike, out: str | os.PathLike, model: str,
     meta = {"kind": "colbert", "model": model, "doc_length": s.doc_length, "dim": s.dim,
             "mask_punctuation": s.mask_punctuation, "doc_marker": s.doc_marker}
     return encoders.encode_collection(iter(store), out, enc.tokenize_docs, enc.encode_doc_ids, meta,
-                                      multi_vector=True, batch_size=batch_size, shard_size=shard_size,
+                                      multi_vector=True, batch_size=enc.batch_size, shard_size=shard_size,
                                       total=len(store))
 
 
