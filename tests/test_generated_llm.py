@@ -191,6 +191,45 @@ def test_the_inpars_filter_drops_queries_bm25_does_not_find_the_source_for(tmp_p
     assert "source_not_retrieved" in stats["dropped_why"]
 
 
+def test_backend_openai_sends_the_chat_messages_to_the_endpoint(tmp_path, monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    bodies = []
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            bodies.append(body)
+            words = body["messages"][-1]["content"].split()[1:4]
+            data = json.dumps({"choices": [{"message": {"content": "Query: " + " ".join(words).lower()}}],
+                               "usage": {"completion_tokens": 4}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("RD_TEST_KEY", "sk-test")
+    try:
+        spec = _validated({"queries": 3, "backend": "openai", "model": "served-llm", "max_new_tokens": 9,
+                           "openai": {"base_url": f"http://127.0.0.1:{httpd.server_address[1]}/v1",
+                                      "api_key_env": "RD_TEST_KEY", "concurrency": 2}})
+        queries, qrels, stats = _run(tmp_path, spec, None)
+    finally:
+        httpd.shutdown()
+    assert stats["dropped"]["source_empty"] == 1  # the blank passage was drawn: never sent
+    assert len(bodies) == 2 and {b["model"] for b in bodies} == {"served-llm"} and bodies[0]["max_tokens"] == 9
+    assert bodies[0]["messages"] == L.messages(bodies[0]["messages"][-1]["content"][len("Passage: "):])
+    assert stats["queries"] == 2 and stats["backend"] == "openai" and stats["replies"][0].startswith("Query: ")
+    assert all(not q.startswith("Query") for q in queries["query"])
+
+
 # ------------------------------------------------------------------ config
 
 

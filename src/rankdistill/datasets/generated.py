@@ -144,7 +144,7 @@ def generate_llm(docstore: str | os.PathLike, spec: dict, excluded: set[str], pr
         backend_obj = make_backend(spec["backend"], spec["model"], dtype=spec["dtype"], device=spec.get("device"),
                                    context_size=spec["context_size"], max_new_tokens=spec["max_new_tokens"],
                                    stop_at_eos=True, convert_dir=convert_dir, threads=threads,
-                                   openai=spec.get("openai") or None)
+                                   openai=spec.get("openai") or None, window=None)  # no listwise window fitting
     usable = [i for i, s in enumerate(sources) if s is not None and s[1].strip()]
     source_empty = n - len(usable)
     replies: dict[int, str] = {}
