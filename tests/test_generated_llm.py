@@ -49,6 +49,9 @@ CLEAN = [
     ("\n\n  how   does photosynthesis   work?\nThe passage says ...", "how does photosynthesis work?"),
     ("Q: when was the eiffel tower built</s>", "when was the eiffel tower built"),
     ("“what causes fever”", "what causes fever"),
+    ("Query 2 - capital of peru", "capital of peru"),
+    ("q-learning reward function", "q-learning reward function"),  # not a "q-" label
+    ("population of the u.s.", "population of the u.s."),  # an abbreviation keeps its stop
 ]
 
 

@@ -87,8 +87,8 @@ def build_prompt(passage: str, tokenizer=None, examples: Sequence[tuple[str, str
 
 _SPECIAL = re.compile(r"<\|[^|>]*\|>|</?s>|<\|?(?:end_?of_?text|eot_id|im_start|im_end)\|?>|\[/?INST\]", re.I)
 _ROLE = re.compile(r"^\s*(?:assistant|model)\s*[:\n]", re.I)
-_LABEL = re.compile(r"^\s*(?:(?:search|relevant|generated|example|your|the|a)\s+)*(?:query|question|q)\s*\d*\s*[:\-–]\s*",
-                    re.I)
+_LABEL = re.compile(r"^\s*(?:(?:search|relevant|generated|example|your|the|a)\s+)*(?:query|question|q)\s*\d*"
+                    r"(?:\s*:|\s+[-–])\s*", re.I)  # "Query:", "Query 1 -"; not the "q-" of "q-learning"
 _BULLET = re.compile(r"^\s*(?:[-*•]+|\d+[.)])\s+")
 _QUOTES = "\"'`“”‘’*_ "
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
@@ -96,7 +96,7 @@ _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 def clean_output(text: str) -> str:
     """The query in an LLM's reply: chat tokens and a leading role name removed, the first non-empty line,
-    without bullets, a ``Query:`` label, surrounding quotes, a trailing ``?``-less full stop, spacing collapsed."""
+    without bullets, a ``Query:`` label, surrounding quotes and a final full stop, spacing collapsed."""
     t = _SPECIAL.sub("\n", text or "")
     t = _ROLE.sub("", t)
     line = next((ln for ln in t.splitlines() if ln.strip(_QUOTES + ":")), "")
@@ -108,7 +108,7 @@ def clean_output(text: str) -> str:
         if line == before:
             break
     line = " ".join(line.split())
-    if line.endswith(".") and not line.endswith(".."):
+    if line.endswith(".") and "." not in line.rsplit(" ", 1)[-1][:-1]:  # a full stop, not "u.s."
         line = line[:-1].rstrip()
     return line
 
