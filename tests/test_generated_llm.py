@@ -157,7 +157,7 @@ def test_llm_queries_have_their_source_as_positive_and_exclude_holds(tmp_path):
     assert set(qrels["label"]) == {1}
     on_disk = json.loads((tmp_path / "gen" / "generated.json").read_text())
     assert on_disk["prompt"] == L.template() and on_disk["backend"] == "hf" and on_disk["model"] == spec["model"]
-    assert set(on_disk["dropped_why"]) == set(on_disk["dropped"])
+    assert set(on_disk["dropped_why"]) == set(on_disk["dropped"]) and on_disk["prompt_key"] == L.template_key(L.template())
     # qid = prefix + draw number, the draws a seeded sample without replacement of the non-excluded passages
     order = [d for d in texts if d != "d1"]
     draws = random.Random(4).sample(range(6), 6)
@@ -328,3 +328,7 @@ def test_generate_queries_rule_runs_method_llm(workflow_factory, smollm2_convert
     cfg["query_sets"]["gen"]["filter"]["depth"] = 50  # a setting that changes the result reruns the rule
     wf.write_config(cfg)
     assert wf.jobs("results/queries/gen/generated.json")["generate_queries"] == 1
+    cfg["query_sets"]["gen"]["examples"] = "train"  # the examples' queries and qrels become inputs
+    wf.write_config(cfg)
+    jobs = wf.jobs("results/queries/gen/generated.json")
+    assert jobs["generate_queries"] == 1 and jobs["query_set"] == 1

@@ -179,7 +179,8 @@ def generate_llm(docstore: str | os.PathLike, spec: dict, excluded: set[str], pr
              "replies_cleaned": cleaned, "generated_tokens": tokens, "seconds": round(seconds, 3),
              "queries_per_s": round(len(usable) / seconds, 3) if seconds > 0 else None,
              "replies": [replies[i] for i in usable[:5]],
-             "prompt": L.template(examples), "model": spec["model"], "backend": spec["backend"]}
+             "prompt": L.template(examples), "prompt_key": L.template_key(L.template(examples)),
+             "model": spec["model"], "backend": spec["backend"]}
     return frame, stats
 
 
