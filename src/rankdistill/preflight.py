@@ -156,9 +156,10 @@ def needed_from_jobs(jobs: Iterable) -> Needed:
 
 
 def _openai_teacher(config: dict, parts) -> bool:
-    if len(parts) < 3 or parts[0] != "teachers":
+    """The model of an openai-backend teacher or generated query set: a served name, not a hub id."""
+    if len(parts) < 3 or parts[0] not in ("teachers", "query_sets"):
         return False
-    spec = (config.get("teachers") or {}).get(parts[1])
+    spec = (config.get(parts[0]) or {}).get(parts[1])
     return isinstance(spec, dict) and spec.get("backend") == "openai" and parts[2] == "model"
 
 

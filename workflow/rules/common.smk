@@ -157,8 +157,13 @@ def teacher_mem(wildcards, attempt):
 
 def teacher_convert_dir(wildcards):
     """Where a .gguf teacher's de-quantised copy is cached (shared by all jobs of the model)."""
-    model = config["teachers"][wildcards.teacher]["model"]
-    if not model.endswith(".gguf"):
+    return gguf_convert_dir(config["teachers"][wildcards.teacher]["model"])
+
+
+def gguf_convert_dir(model):
+    """Where a .gguf model's de-quantised copy is cached (shared by all jobs of the model: teachers, generated
+    query sets)."""
+    if not model or not model.endswith(".gguf"):
         return None
     # keyed by the file's fingerprint too: an edited .gguf must not reuse the old de-quantised copy
     import hashlib
@@ -231,7 +236,73 @@ def generated_query_inputs(wildcards):
     }
     if spec.get("openings"):
         inputs["openings"] = query_file(spec["openings"])
+    if spec["method"] == "llm" and spec.get("examples"):
+        ex = spec["examples"]
+        inputs |= {
+            "examples_queries": query_file(ex),
+            "examples_qrels": query_file(ex, "qrels.txt"),
+            "examples_docstore": docstore_of(ex),
+        }
+    if spec["method"] == "llm" and spec.get("filter"):  # InPars' filter searches the first stage's index
+        inputs["filter_index"] = index_of(spec["filter"]["first_stage"], wildcards.query_set)
     return inputs
+
+
+def _generated_llm(wildcards):
+    spec = config["query_sets"][wildcards.query_set]
+    return spec if spec["method"] == "llm" else None
+
+
+def generated_prompt(wildcards):
+    """A param: the llm method's prompt wording and packaged examples (None for spans; with ``examples:`` the
+    examples are input files)."""
+    from rankdistill.datasets import llm_queries
+
+    spec = _generated_llm(wildcards)
+    if spec is None:
+        return None
+    t = llm_queries.template()
+    return t | {"examples": f"query set {spec['examples']}"} if spec.get("examples") else t
+
+
+def generated_model_files(wildcards):
+    spec = _generated_llm(wildcards)
+    return model_files(spec["model"]) if spec else ""
+
+
+def generated_convert_dir(wildcards):
+    spec = _generated_llm(wildcards)
+    return gguf_convert_dir(spec["model"]) if spec and spec["backend"] == "hf" else None
+
+
+def generated_filter_bm25(wildcards):
+    """A param: the BM25 settings of the llm method's ``filter`` first stage (they change which queries pass)."""
+    spec = _generated_llm(wildcards)
+    if not spec or not spec.get("filter"):
+        return None
+    fs = config["first_stages"][spec["filter"]["first_stage"]]
+    return {k: fs[k] for k in ("backend", "k1", "b", "stemmer")}
+
+
+def generated_threads(wildcards):
+    return 4 if _generated_llm(wildcards) else 1
+
+
+def generated_gpu(wildcards):
+    spec = _generated_llm(wildcards)
+    if spec is None or spec["backend"] == "openai" or spec.get("device") == "cpu":
+        return 0
+    return 1
+
+
+def generated_mem(wildcards, attempt):
+    spec = _generated_llm(wildcards)
+    small = spec is None or spec["backend"] == "openai" or spec["model"].startswith("package:")
+    return (4000 if small else 32000) * attempt
+
+
+def generated_runtime(wildcards, attempt):
+    return (1440 if _generated_llm(wildcards) else 60) * attempt
 
 
 def generated_exclude(wildcards):

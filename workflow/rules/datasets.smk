@@ -45,6 +45,8 @@ rule query_set:
 
 # Training queries generated from a collection (query_sets kind generated): the source passage is the
 # positive (qrels); generated.json holds the counts, drops and why (rankdistill.datasets.generated).
+# method llm runs an LLM (the teacher's backends and environment; a GPU for vllm); its prompt, model
+# fingerprint and InPars-filter settings are params, the filter's BM25 index an input.
 
 
 rule generate_queries:
@@ -61,14 +63,19 @@ rule generate_queries:
     wildcard_constraints:
         query_set=_alternatives(names_of_kind("query_sets", "generated")),
     conda:
-        "../../envs/pyterrier.yaml"
-    threads: 1
+        "../../envs/generate.yaml"
+    threads: generated_threads
     resources:
-        mem_mb=per_attempt(4000),
-        runtime=per_attempt(60),
+        mem_mb=generated_mem,
+        runtime=generated_runtime,
+        gpu=generated_gpu,
     params:
         settings=PLAN.query_set,
         exclude=generated_exclude,
+        prompt=generated_prompt,
+        model_files=generated_model_files,
+        filter_bm25=generated_filter_bm25,
+        convert_dir=generated_convert_dir,
         code=CODE("generate_queries.py"),
     script:
         "../scripts/generate_queries.py"

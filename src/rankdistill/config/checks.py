@@ -70,17 +70,40 @@ def check_table_measures(config: dict) -> list[str]:
     return problems
 
 
+GENERATED_ONLY = {  # the keys of a generated query set that one method has (the schema's method branches)
+    "spans": ("max_words", "openings"),
+    "llm": ("model", "backend", "dtype", "device", "max_new_tokens", "batch_size", "max_passage_words", "context_size",
+            "examples", "num_examples", "filter", "openai"),
+}
+
+
 def check_generated(config: dict) -> list[str]:
-    """A ``generated`` query set's ``openings`` and ``exclude`` name existing query sets and first stages, and its
-    span lengths agree."""
+    """A ``generated`` query set's ``openings``, ``examples``, ``filter`` and ``exclude`` name existing query sets
+    and first stages, its span lengths agree, and it has no key of the other method."""
     problems = []
     qsets, fstages = config.get("query_sets", {}), config.get("first_stages", {})
     for name, qs in qsets.items():
         if qs.get("kind") != "generated":
             continue
         k = f"query_sets.{name}"
-        if qs.get("min_words", 3) > qs.get("max_words", 8):
+        method = qs.get("method", "spans")
+        for other, keys in GENERATED_ONLY.items():  # a key of the other method would be silently ignored
+            if other != method:
+                for key in sorted(set(keys) & set(qs)):
+                    problems.append(f"{k}.{key}: only for method: {other} (this query set's method is {method})")
+        if method == "spans" and qs.get("min_words", 3) > qs.get("max_words", 8):
             problems.append(f"{k}: min_words ({qs.get('min_words')}) is above max_words ({qs.get('max_words')})")
+        ex = qs.get("examples") if method == "llm" else None
+        if ex is not None and ex not in qsets:
+            problems.append(f"{k}.examples: {ex!r} is not a query set (have {sorted(qsets)})")
+        elif ex == name:
+            problems.append(f"{k}.examples: a generated query set cannot take examples from itself")
+        elif ex is not None and qsets[ex].get("kind") == "generated":
+            problems.append(f"{k}.examples: {ex!r} is a generated query set (its queries are not real examples)")
+        flt = qs.get("filter") if method == "llm" else None
+        if flt and fstages.get(flt["first_stage"], {}).get("kind") != "bm25":
+            problems.append(f"{k}.filter.first_stage: {flt['first_stage']!r} is not a bm25 first stage "
+                            f"(have {sorted(n for n, f in fstages.items() if f.get('kind') == 'bm25')})")
         op = qs.get("openings")
         if op is not None and op not in qsets:
             problems.append(f"{k}.openings: {op!r} is not a query set (have {sorted(qsets)})")
