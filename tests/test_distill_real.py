@@ -51,15 +51,16 @@ def test_the_holdout_config_never_reads_dl19_nor_a_held_out_candidate(trec_dl, t
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(3600)
 def test_student_distilled_on_dl20_beats_bm25_on_dl19(trec_dl, minilm, tmp_path):
     """The example config at its settings (chosen on a DL20 hold-out, never on DL19), end to end. The teacher's
-    DL19 row is left out (as the hand-wired test did): it changes nothing the student learns. In fp32 on 2 cores
-    this is over the 10-minute CI budget (docs/guide/real-text-check.md: training dominates)."""
+    DL19 row is left out (as the hand-wired test did): it changes nothing the student learns. Training dominates
+    (docs/guide/real-text-check.md): 15-30 min in bf16 on 2 cores, longer in fp32 on a CPU without native bf16,
+    hence the hour's limit (the suite's 90 minutes still hold)."""
     bench = _bench()
     wf = Workflow(tmp_path / "wf", bench.example_config(trec_dl.parent, "results",
                                                         {"evaluation.systems": ["bm25", "student"]}))
-    wf.snakemake("results/table.tex", timeout=1700)
+    wf.snakemake("results/table.tex", timeout=3500)
     res = wf.root / "results"
     fig = bench.table_figures(res)
     assert fig["bm25_dl19"] == pytest.approx(0.5058, abs=1e-3)  # the official BM25 run, as evaluated elsewhere
