@@ -70,7 +70,8 @@ def main() -> None:
     def ndcg(frame):
         return float(per_query(frame, qrels, ["nDCG@10"], 10)["value"].mean())
 
-    ref = rerank_frame(model, run, queries, Store(), a.depth, device="cpu", engine="padded")
+    ref = rerank_frame(model, run, queries, Store(), a.depth, device="cpu", engine="padded",
+                       precision="fp32")  # the reference: fp32 even where auto would pick bf16
     out = {"model": folder, "pairs": len(ref), "queries": int(ref.qid.nunique()), "depth": a.depth,
            "cpu": cpu.cpu_flags(), "torch fp32": {"nDCG@10": round(ndcg(ref), 4)}, "bm25 nDCG@10": round(ndcg(run), 4)}
     cache = Path(a.cache or tmp / "cpu")

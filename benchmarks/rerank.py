@@ -3,8 +3,8 @@
 Same backbone weights, batch size and (query, passage) texts (TREC DL 2019 BM25 top-100 from
 ../shared/data when present, synthetic otherwise). Prints pairs/s and the ratios
 
-  * ours (default precision: bf16 on a GPU, fp32 on a CPU; default engine: padding-free where
-    the backbone allows it) / predict in fp32 (its default),
+  * ours (precision auto: bf16 where the device computes it natively, a GPU or a CPU with AVX512-BF16 / AMX,
+    else fp32; default engine: padding-free where the backbone allows it) / predict in fp32 (its default),
   * ours / predict with bf16 weights (GPU only),
 
 timing each engine of ours ("padded" and "packed"; with --compile also under torch.compile),
