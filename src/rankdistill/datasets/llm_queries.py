@@ -155,5 +155,5 @@ def source_found(frame, index: str, bm25: dict, depth: int):
     topics, _ = clean_topics(frame[["qid", "query"]])
     retr = retriever(index, bm25.get("backend", "pisa"), bm25.get("k1", 0.9), bm25.get("b", 0.4), depth)
     run = retrieve_frame(retr, topics) if len(topics) else frame.iloc[:0][["qid", "docno"]]
-    hits = set(zip(run["qid"].astype(str), run["docno"].astype(str)))
-    return frame.apply(lambda r: (str(r["qid"]), str(r["docno"])) in hits, axis=1).astype(bool)
+    hits = set(run["qid"].astype(str) + "\t" + run["docno"].astype(str))
+    return (frame["qid"].astype(str) + "\t" + frame["docno"].astype(str)).isin(hits)
